@@ -12,7 +12,7 @@ export default defineConfig({
     version: "0.8.28",
     path: soljson,
     settings: {
-      optimizer: { enabled: true, runs: 200 },
+      optimizer: { enabled: true, runs: 100 },
       evmVersion: "cancun",
     },
   },

@@ -21,7 +21,7 @@ export { SIDE_BUY, SIDE_SELL, EnergySource, sourceMask };
 
 export async function deployMarket() {
   const signers = await ethers.getSigners();
-  const [admin, matcher, oracle, arbiter, pauser] = signers as [Signer, Signer, Signer, Signer, Signer];
+  const [admin, matcher, oracle, arbiter, pauser] = signers as unknown as [Signer, Signer, Signer, Signer, Signer];
   const sellers = signers.slice(5, 10);
   const buyers = signers.slice(10, 15);
   const outsider = signers[15]!;
