@@ -44,3 +44,48 @@ function port(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
   if (!Number.isInteger(value) || value < 0 || value > 65_535) throw new ConfigError(name, "must be an integer port from 0 to 65535", raw);
   return value;
 }
+
+export interface DeployConfig {
+  chainRpcUrl: string;
+  deployerPrivateKey: Hex;
+  deploymentsDir: string;
+  /** Role holders by role; absent ones default to the deployer. */
+  roles: Partial<Record<"admin" | "registrar" | "pauser" | "matcher" | "meterOracle" | "arbiter", `0x${string}`>>;
+  paymentToken?: `0x${string}`;
+  maxNetworkFeePerKWh: bigint;
+}
+
+const roleVariables = {
+  admin: "ROLE_ADMIN",
+  registrar: "ROLE_REGISTRAR",
+  pauser: "ROLE_PAUSER",
+  matcher: "ROLE_MATCHER",
+  meterOracle: "ROLE_METER_ORACLE",
+  arbiter: "ROLE_ARBITER",
+} as const;
+
+/** `npm run deploy`: a configured chain is required; role holders and token are optional. */
+export function readDeployConfig(env: NodeJS.ProcessEnv): DeployConfig {
+  const start = readStartConfig(env);
+  if (!start.chainRpcUrl) throw new ConfigError("CHAIN_RPC_URL", "is required to deploy (npm start deploys to the embedded chain)", "");
+  const roles: DeployConfig["roles"] = {};
+  for (const [role, variable] of Object.entries(roleVariables) as [keyof typeof roleVariables, string][]) {
+    const value = env[variable];
+    if (value) roles[role] = address(variable, value);
+  }
+  const fee = env.MAX_NETWORK_FEE_PER_KWH ?? "1000000";
+  if (!/^\d+$/.test(fee)) throw new ConfigError("MAX_NETWORK_FEE_PER_KWH", "must be a whole number of token base units per kWh", fee);
+  return {
+    chainRpcUrl: start.chainRpcUrl,
+    deployerPrivateKey: start.deployerPrivateKey!,
+    deploymentsDir: start.deploymentsDir,
+    roles,
+    ...(env.PAYMENT_TOKEN ? { paymentToken: address("PAYMENT_TOKEN", env.PAYMENT_TOKEN) } : {}),
+    maxNetworkFeePerKWh: BigInt(fee),
+  };
+}
+
+function address(variable: string, value: string): `0x${string}` {
+  if (!/^0x[0-9a-fA-F]{40}$/.test(value)) throw new ConfigError(variable, "must be a 0x-prefixed 20-byte address", value);
+  return value as `0x${string}`;
+}
