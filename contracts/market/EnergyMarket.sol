@@ -77,13 +77,14 @@ contract EnergyMarket is IEnergyMarket, AccessControl, Pausable, ReentrancyGuard
     mapping(address seller => SellerRecord) private _sellerRecords;
     mapping(address recipient => uint256) private _feesOwed;
 
-    /// @dev Per-order state while a batch is processed: loaded once, written back once.
+    /// @dev Per-order facts while a batch is processed, worked out once per order index. The
+    ///      fill counter is not cached: it is read from and written to storage at each fill, so
+    ///      an order listed twice in one batch still cannot fill past its size (a second touch
+    ///      of a slot costs 100 gas).
     struct OrderState {
         bytes32 hash;
-        uint256 filled;
         bool loaded;
         bool signatureValid;
-        bool dirty;
         bool makerVerified;
     }
 
@@ -134,7 +135,7 @@ contract EnergyMarket is IEnergyMarket, AccessControl, Pausable, ReentrancyGuard
         if (energyWh == 0) revert InvalidEnergy(energyWh);
         if (pricePerKWh == 0) revert InvalidPrice(pricePerKWh);
         if (deliveryEnd <= deliveryStart) revert InvalidDeliveryWindow(deliveryStart, deliveryEnd);
-        if (expiry <= block.timestamp) revert InvalidExpiry(expiry, block.timestamp);
+        if (expiry <= block.timestamp || expiry > deliveryEnd) revert InvalidExpiry(expiry, block.timestamp);
         if (!EnergySource.isValid(source)) revert InvalidSource(source);
         (bytes32 sellerZone, bool active, uint8 sources) = registry.tradingProfile(msg.sender);
         if (!active || sellerZone != zone) revert ProsumerNotActive(msg.sender, zone);
@@ -232,10 +233,6 @@ contract EnergyMarket is IEnergyMarket, AccessControl, Pausable, ReentrancyGuard
             _settleFill(ctx, orders, fills[i], i);
         }
 
-        for (uint256 i; i < orders.length; ++i) {
-            if (ctx.orders[i].dirty) _filledWh[ctx.orders[i].hash] = ctx.orders[i].filled;
-        }
-
         batchId = ctx.batchId;
         executed = ctx.tradeCount;
         if (executed > 0) {
@@ -296,6 +293,9 @@ contract EnergyMarket is IEnergyMarket, AccessControl, Pausable, ReentrancyGuard
     function openDispute(Trade calldata trade, bytes32[] calldata proof, bytes32 reasonHash) external {
         _verifyTrade(trade, proof);
         if (msg.sender != trade.buyer && msg.sender != trade.seller) revert NotTradeParty(trade.tradeId, msg.sender);
+        // Nothing can be disputed about a delivery that has not ended; an early dispute would
+        // only hold the buyer's reclaim hostage to the arbitration timeout.
+        if (block.timestamp < trade.deliveryEnd) revert DeliveryNotEnded(trade.tradeId, trade.deliveryEnd);
         TradeStatus status = _status(trade.tradeId);
         Dispute storage d = _disputes[trade.tradeId];
         uint256 proposal;
@@ -568,12 +568,8 @@ contract EnergyMarket is IEnergyMarket, AccessControl, Pausable, ReentrancyGuard
             return;
         }
         uint256 amount = EnergyMath.amountFor(fill.energyWh, fill.pricePerKWh);
-        OrderState memory b = ctx.orders[fill.buyIndex];
-        OrderState memory s = ctx.orders[fill.sellIndex];
-        b.filled += fill.energyWh;
-        b.dirty = true;
-        s.filled += fill.energyWh;
-        s.dirty = true;
+        _filledWh[ctx.orders[fill.buyIndex].hash] += fill.energyWh;
+        _filledWh[ctx.orders[fill.sellIndex].hash] += fill.energyWh;
         Payer memory payer = ctx.payers[payerIndex];
         payer.owed += amount;
         payer.budget -= amount;
@@ -621,8 +617,10 @@ contract EnergyMarket is IEnergyMarket, AccessControl, Pausable, ReentrancyGuard
         OrderState memory s = _orderState(ctx, orders, fill.sellIndex);
         if (!b.signatureValid) return (RejectReason.BadBuySignature, 0);
         if (!s.signatureValid) return (RejectReason.BadSellSignature, 0);
-        if (b.filled == CANCELLED || buy.nonce < _nonceFloor[buy.maker]) return (RejectReason.BuyOrderCancelled, 0);
-        if (s.filled == CANCELLED || sell.nonce < _nonceFloor[sell.maker]) return (RejectReason.SellOrderCancelled, 0);
+        uint256 buyFilled = _filledWh[b.hash];
+        uint256 sellFilled = _filledWh[s.hash];
+        if (buyFilled == CANCELLED || buy.nonce < _nonceFloor[buy.maker]) return (RejectReason.BuyOrderCancelled, 0);
+        if (sellFilled == CANCELLED || sell.nonce < _nonceFloor[sell.maker]) return (RejectReason.SellOrderCancelled, 0);
         if (buy.expiry <= block.timestamp) return (RejectReason.BuyOrderExpired, 0);
         if (sell.expiry <= block.timestamp) return (RejectReason.SellOrderExpired, 0);
         if (buy.zone != sell.zone) return (RejectReason.ZoneMismatch, 0);
@@ -634,8 +632,8 @@ contract EnergyMarket is IEnergyMarket, AccessControl, Pausable, ReentrancyGuard
             return (RejectReason.PriceOutOfRange, 0);
         }
         if (fill.energyWh == 0) return (RejectReason.ZeroEnergy, 0);
-        if (b.filled + fill.energyWh > buy.energyWh) return (RejectReason.BuyOverfill, 0);
-        if (s.filled + fill.energyWh > sell.energyWh) return (RejectReason.SellOverfill, 0);
+        if (buyFilled + fill.energyWh > buy.energyWh) return (RejectReason.BuyOverfill, 0);
+        if (sellFilled + fill.energyWh > sell.energyWh) return (RejectReason.SellOverfill, 0);
         if (buy.maker == sell.maker) return (RejectReason.SelfTrade, 0);
         return _checkParties(ctx, buy, sell, fill);
     }
@@ -686,7 +684,6 @@ contract EnergyMarket is IEnergyMarket, AccessControl, Pausable, ReentrancyGuard
         SignedOrder calldata so = orders[index];
         st.hash = hashOrder(so.order);
         st.signatureValid = _isValidSignature(so.order.maker, st.hash, so.signature);
-        st.filled = _filledWh[st.hash];
         st.loaded = true;
     }
 

@@ -236,6 +236,8 @@ interface IEnergyMarket {
     // ------------------------------------------------------------------ listings
 
     /// @notice Lists `energyWh` of `source` energy at a fixed price for one delivery window.
+    ///         The listing expires at `expiry`, which must lie after now and no later than
+    ///         the end of the delivery window.
     /// @return listingId The new listing's id.
     function createListing(
         bytes32 zone,
@@ -259,7 +261,8 @@ interface IEnergyMarket {
 
     /// @notice Settles matched pairs of signed orders. MATCHER only. A fill that fails any check
     ///         is skipped with FillRejected and its reason; the rest of the batch goes through.
-    /// @return batchId The batch id (0 when no fill executed).
+    /// @return batchId This settlement's id, used even when every fill was rejected so that
+    ///         FillRejected events never share an id with another settlement's trades.
     /// @return executed How many fills became trades.
     function settleBatch(SignedOrder[] calldata orders, Fill[] calldata fills)
         external
@@ -281,7 +284,8 @@ interface IEnergyMarket {
     /// @notice Several reports in one transaction (same rules as reportDelivery each).
     function reportDeliveries(DeliveryReport[] calldata reports) external;
 
-    /// @notice Buyer or seller disputes an open trade, or contests a proposal within its window.
+    /// @notice Buyer or seller disputes an open trade after its delivery window, or contests a
+    ///         proposal within its dispute window.
     function openDispute(Trade calldata trade, bytes32[] calldata proof, bytes32 reasonHash) external;
 
     /// @notice Anyone finalises an uncontested proposal after its window, or a contested dispute

@@ -1,0 +1,66 @@
+// One way to open the database for every part: PostgreSQL through `pg` when a URL is given,
+// otherwise embedded PGlite (Postgres in WASM) in a data folder, or in memory for tests.
+// Both read numeric and int8 columns back as bigint, so uint256 amounts stay exact.
+import { PGlite } from "@electric-sql/pglite";
+import { Kysely, PGliteDialect, PostgresDialect } from "kysely";
+import pg from "pg";
+
+export interface DatabaseOptions {
+  /** postgres:// URL of a real server (DATABASE_URL); wins over `dataDir`. */
+  url?: string;
+  /** PGlite data folder; "memory://" (the default) keeps nothing on disk. */
+  dataDir?: string;
+}
+
+export interface OpenedDatabase<DB> {
+  db: Kysely<DB>;
+  kind: "postgres" | "pglite";
+  close(): Promise<void>;
+}
+
+const NUMERIC_OID = 1700;
+const INT8_OID = 20;
+
+/** numeric(78,0) and int8 values as bigint; a numeric with a fraction stays a string. */
+function parseNumeric(value: string): bigint | string {
+  return /^-?\d+$/.test(value) ? BigInt(value) : value;
+}
+
+export async function openDatabase<DB>(options: DatabaseOptions = {}): Promise<OpenedDatabase<DB>> {
+  if (options.url) {
+    const pool = new pg.Pool({
+      connectionString: options.url,
+      max: 10,
+      types: {
+        getTypeParser: ((oid: number, format?: "text" | "binary") =>
+          oid === NUMERIC_OID || oid === INT8_OID ? parseNumeric : pg.types.getTypeParser(oid, format as "text")) as typeof pg.types.getTypeParser,
+      },
+    });
+    // Fail at start-up, with the URL's host named, rather than at the first query.
+    try {
+      const client = await pool.connect();
+      client.release();
+    } catch (err) {
+      await pool.end();
+      throw new Error(`database: cannot connect to ${redact(options.url)}: ${(err as Error).message}`, { cause: err });
+    }
+    const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+    return { db, kind: "postgres", close: () => db.destroy() };
+  }
+  const pglite = await PGlite.create(options.dataDir ?? "memory://", {
+    parsers: { [NUMERIC_OID]: parseNumeric, [INT8_OID]: parseNumeric },
+  });
+  const db = new Kysely<DB>({ dialect: new PGliteDialect({ pglite }) });
+  return { db, kind: "pglite", close: () => db.destroy() };
+}
+
+/** A database URL with its password hidden, for messages and logs. */
+export function redact(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = "***";
+    return u.toString();
+  } catch {
+    return "<unparseable DATABASE_URL>";
+  }
+}
