@@ -1,0 +1,136 @@
+// Order intake speed is signature speed. viem's typed-data path manages ~200 recoveries/s;
+// here the EIP-712 digest is built into one preallocated buffer (keccak from @noble/hashes)
+// and signatures are recovered and made by libsecp256k1 (npm `secp256k1`, ~11,000/s a core).
+// The digest equals EnergyMarket.hashOrder() and contracts/client/order.ts hashOrder() (tested).
+import { keccak_256 } from "@noble/hashes/sha3.js";
+import secp256k1 from "secp256k1";
+import { hashTypedData, type Address, type Hex } from "viem";
+import type { MarketDomain, Order } from "../../contracts/client/order.js";
+
+const ORDER_TYPE =
+  "Order(address maker,uint8 side,bytes32 zone,uint64 deliveryStart,uint64 deliveryEnd,uint64 energyWh," +
+  "uint128 limitPricePerKWh,uint8 source,uint8 acceptedSources,uint16 minSellerReputationBps,uint256 nonce,uint64 expiry)";
+const ORDER_TYPEHASH = keccak_256(new TextEncoder().encode(ORDER_TYPE));
+
+const hexTable = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+
+export function bytesToHex(bytes: Uint8Array): Hex {
+  let out = "0x";
+  for (let i = 0; i < bytes.length; i++) out += hexTable[bytes[i]!];
+  return out as Hex;
+}
+
+export function hexToBytes(hex: string, length?: number): Uint8Array {
+  const body = hex.startsWith("0x") ? hex.slice(2) : hex;
+  if (body.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(body)) throw new TypeError(`not hex: ${hex.slice(0, 20)}`);
+  const out = new Uint8Array(body.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(body.substr(i * 2, 2), 16);
+  if (length !== undefined && out.length !== length) throw new TypeError(`expected ${length} bytes, got ${out.length}`);
+  return out;
+}
+
+/** The EIP-712 domain separator, computed once per market with viem (off the hot path). */
+export function domainSeparatorOf(domain: MarketDomain): Uint8Array {
+  // hashTypedData of an empty-primary message is not exposed; build it from the spec instead.
+  const enc = new TextEncoder();
+  const typeHash = keccak_256(enc.encode("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"));
+  const buf = new Uint8Array(32 * 5);
+  buf.set(typeHash, 0);
+  buf.set(keccak_256(enc.encode(domain.name)), 32);
+  buf.set(keccak_256(enc.encode(domain.version)), 64);
+  writeUint(buf, 96, BigInt(domain.chainId));
+  buf.set(hexToBytes(domain.verifyingContract, 20), 128 + 12);
+  return keccak_256(buf);
+}
+
+function writeUint(buf: Uint8Array, offset: number, value: bigint): void {
+  let v = value;
+  for (let i = offset + 31; i >= offset; i--) {
+    buf[i] = Number(v & 0xffn);
+    v >>= 8n;
+  }
+}
+
+function writeSmall(buf: Uint8Array, offset: number, value: number): void {
+  // Values below 2^53 fit in the last 7 bytes; the rest of the word is already zero.
+  let v = value;
+  for (let i = offset + 31; v > 0 && i >= offset; i--) {
+    buf[i] = v % 256;
+    v = Math.floor(v / 256);
+  }
+}
+
+/** Hashes orders for one market; reuses its buffers (not reentrant, which JS never is). */
+export function createOrderHasher(domain: MarketDomain) {
+  const separator = domainSeparatorOf(domain);
+  const struct = new Uint8Array(32 * 13);
+  struct.set(ORDER_TYPEHASH, 0);
+  const digestInput = new Uint8Array(66);
+  digestInput[0] = 0x19;
+  digestInput[1] = 0x01;
+  digestInput.set(separator, 2);
+
+  return function hashOrderBytes(order: Order): Uint8Array {
+    struct.fill(0, 32);
+    struct.set(hexToBytes(order.maker, 20), 32 + 12);
+    writeSmall(struct, 64, order.side);
+    struct.set(hexToBytes(order.zone, 32), 96);
+    writeUint(struct, 128, order.deliveryStart);
+    writeUint(struct, 160, order.deliveryEnd);
+    writeUint(struct, 192, order.energyWh);
+    writeUint(struct, 224, order.limitPricePerKWh);
+    writeSmall(struct, 256, order.source);
+    writeSmall(struct, 288, order.acceptedSources);
+    writeSmall(struct, 320, order.minSellerReputationBps);
+    writeUint(struct, 352, order.nonce);
+    writeUint(struct, 384, order.expiry);
+    digestInput.set(keccak_256(struct), 34);
+    return keccak_256(digestInput);
+  };
+}
+
+/** The address whose key made `signature` (65 bytes r‖s‖v) over `digest`, or null if none. */
+export function recoverSigner(digest: Uint8Array, signature: Hex): Address | null {
+  let sig: Uint8Array;
+  try {
+    sig = hexToBytes(signature, 65);
+  } catch {
+    return null;
+  }
+  const v = sig[64]!;
+  const recovery = v >= 27 ? v - 27 : v;
+  if (recovery !== 0 && recovery !== 1) return null;
+  try {
+    const pub = secp256k1.ecdsaRecover(sig.subarray(0, 64), recovery, digest, false);
+    return bytesToHex(keccak_256(pub.subarray(1)).subarray(12)) as Address;
+  } catch {
+    return null;
+  }
+}
+
+/** Signs `digest` with a raw private key: 65 bytes r‖s‖v, v = 27 or 28 (as EOAs sign). */
+export function signDigest(privateKey: Uint8Array, digest: Uint8Array): Hex {
+  const { signature, recid } = secp256k1.ecdsaSign(digest, privateKey);
+  const out = new Uint8Array(65);
+  out.set(signature, 0);
+  out[64] = 27 + recid;
+  return bytesToHex(out);
+}
+
+/** The address of a raw private key. */
+export function addressOfKey(privateKey: Uint8Array): Address {
+  const pub = secp256k1.publicKeyCreate(privateKey, false);
+  return bytesToHex(keccak_256(pub.subarray(1)).subarray(12)) as Address;
+}
+
+/** viem's digest, for the equality test and any caller off the hot path. */
+export function hashOrderSlow(order: Order, domain: MarketDomain): Hex {
+  return hashTypedData({ domain, types: { Order: orderFields }, primaryType: "Order", message: order });
+}
+
+const orderFields = [
+  { name: "maker", type: "address" }, { name: "side", type: "uint8" }, { name: "zone", type: "bytes32" },
+  { name: "deliveryStart", type: "uint64" }, { name: "deliveryEnd", type: "uint64" }, { name: "energyWh", type: "uint64" },
+  { name: "limitPricePerKWh", type: "uint128" }, { name: "source", type: "uint8" }, { name: "acceptedSources", type: "uint8" },
+  { name: "minSellerReputationBps", type: "uint16" }, { name: "nonce", type: "uint256" }, { name: "expiry", type: "uint64" },
+] as const;

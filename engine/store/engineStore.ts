@@ -1,0 +1,83 @@
+// The engine's durable state: an append-only log of accepted operations (replayed on start to
+// rebuild the same books) and the settlement batches in flight (signed raw transactions, so a
+// restart re-sends the very same transaction instead of settling a fill twice).
+import type { Kysely } from "kysely";
+import { Migrator, type Migration, type MigrationProvider } from "kysely/migration";
+import * as m0001 from "./migrations/20261122_0001_engine_log.js";
+
+export interface EngineOpsTable {
+  seq: bigint;
+  kind: string;
+  payload: string;
+  created_at: Date;
+}
+
+export interface EngineBatchesTable {
+  id: bigint;
+  fill_ids: string;
+  nonce: bigint;
+  tx_hash: string;
+  raw_tx: string;
+  status: "sent" | "done";
+  created_at: Date;
+}
+
+export interface EngineDatabase {
+  engine_ops: EngineOpsTable;
+  engine_batches: EngineBatchesTable;
+}
+
+const migrations: Record<string, Migration> = { "20261122_0001_engine_log": m0001 };
+const provider: MigrationProvider = { getMigrations: async () => migrations };
+
+export async function migrateEngineStore(db: Kysely<any>): Promise<void> {
+  const migrator = new Migrator({ db, provider, migrationTableName: "engine_migrations", migrationLockTableName: "engine_migrations_lock" });
+  const { error } = await migrator.migrateToLatest();
+  if (error) throw new Error(`engine store: migration failed: ${(error as Error).message}`, { cause: error });
+}
+
+/** JSON that keeps bigint exact: written as {"$n":"123"}. */
+export function encodePayload(value: unknown): string {
+  return JSON.stringify(value, (_k, v) => (typeof v === "bigint" ? { $n: v.toString() } : v));
+}
+
+export function decodePayload<T>(text: string): T {
+  return JSON.parse(text, (_k, v) => (v && typeof v === "object" && typeof v.$n === "string" && Object.keys(v).length === 1 ? BigInt(v.$n) : v)) as T;
+}
+
+export async function appendOp(db: Kysely<EngineDatabase>, seq: number, kind: string, payload: unknown): Promise<void> {
+  await db.insertInto("engine_ops").values({ seq: BigInt(seq), kind, payload: encodePayload(payload) } as never).execute();
+}
+
+export async function loadOps(db: Kysely<EngineDatabase>): Promise<{ seq: number; kind: string; payload: string }[]> {
+  const rows = await db.selectFrom("engine_ops").select(["seq", "kind", "payload"]).orderBy("seq").execute();
+  return rows.map((r) => ({ seq: Number(r.seq), kind: r.kind, payload: r.payload }));
+}
+
+export async function insertBatch(
+  db: Kysely<EngineDatabase>,
+  batch: { id: number; fillIds: number[]; nonce: number; txHash: string; rawTx: string },
+): Promise<void> {
+  await db
+    .insertInto("engine_batches")
+    .values({ id: BigInt(batch.id), fill_ids: JSON.stringify(batch.fillIds), nonce: BigInt(batch.nonce), tx_hash: batch.txHash, raw_tx: batch.rawTx, status: "sent" } as never)
+    .execute();
+}
+
+export async function loadOpenBatches(db: Kysely<EngineDatabase>) {
+  const rows = await db.selectFrom("engine_batches").selectAll().where("status", "=", "sent").orderBy("id").execute();
+  return rows.map((r) => ({ id: Number(r.id), fillIds: JSON.parse(r.fill_ids) as number[], nonce: Number(r.nonce), txHash: r.tx_hash, rawTx: r.raw_tx }));
+}
+
+export async function maxBatchId(db: Kysely<EngineDatabase>): Promise<number> {
+  const row = await db.selectFrom("engine_batches").select((eb) => eb.fn.max("id").as("max")).executeTakeFirst();
+  return row?.max == null ? 0 : Number(row.max);
+}
+
+/** An op that ends a batch (its outcome, or its revert) and the batch's "done" mark commit together. */
+export async function appendBatchEndOp(db: Kysely<EngineDatabase>, seq: number, kind: string, payload: unknown, batchId: number): Promise<void> {
+  await db.transaction().execute(async (tx) => {
+    await appendOp(tx, seq, kind, payload);
+    await tx.updateTable("engine_batches").set({ status: "done" }).where("id", "=", BigInt(batchId)).execute();
+  });
+}
