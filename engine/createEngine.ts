@@ -12,6 +12,7 @@ import type { TimeInForce } from "./book/orderBook.js";
 import { EngineState, type AcceptedOrder, type EngineOp, type FillRecord, type OrderKind, type OrderRecord, type SettlementResult } from "./engineState.js";
 import { bytesToHex, createOrderHasher, recoverSigner } from "./intake/orderSignature.js";
 import { bookKey, INTERVAL_SECONDS, toMarket, zoneLabel, type Market, type MarketConfig } from "./markets.js";
+import { forwardPriceCurve } from "./pricing/forwardPriceCurve.js";
 import { createReferencePricer, type MarketConditions } from "./referencePrice.js";
 import { appendOp, appendBatchEndOp, decodePayload, loadOps, migrateEngineStore, type EngineDatabase } from "./store/engineStore.js";
 
@@ -247,6 +248,16 @@ export async function createEngine(deps: EngineDeps) {
       const market = markets.find((m) => m.zone === zone);
       if (!market) throw new ValidationError("zone", `no market for zone ${JSON.stringify(zone)}`);
       return referencePrice(market, intervalStart, now);
+    },
+
+    /** The zone's next 24 hourly prices from forecast supply, demand and renewables (Wh). */
+    forwardPriceCurve(zone: string, startUnixSeconds: number, forecast: { supplyWh: number[]; demandWh: number[]; renewableWh: number[] }) {
+      const market = markets.find((m) => m.zone === zone);
+      if (!market) throw new ValidationError("zone", `no market for zone ${JSON.stringify(zone)}`);
+      return forwardPriceCurve({
+        startUnixSeconds, timeZone: deps.timeZone ?? "Europe/Berlin", basePricePerKWh: market.basePrice,
+        corridor: { floorPerKWh: market.feedInTariff, ceilingPerKWh: market.retailPrice }, ...forecast,
+      });
     },
 
     getOrder(id: Hex): OrderRecord | undefined {

@@ -163,14 +163,23 @@ describe("engine determinism and restart", () => {
   const snapshot = (engine: Awaited<ReturnType<typeof memoryEngine>>["engine"]) =>
     JSON.stringify({ fills: engine.state.fills, orders: [...engine.state.orders.values()].map((o) => [o.id, o.status, o.filledWh]) }, (_k, v) => (typeof v === "bigint" ? v.toString() : v));
 
-  it("the same accepted stream gives byte-identical fills; a restart mid-stream resumes identically", async () => {
+  const targets: { name: string; url?: string }[] = [{ name: "PGlite" }];
+  if (process.env.DATABASE_URL) targets.push({ name: "PostgreSQL", url: process.env.DATABASE_URL });
+  for (const target of targets) it(`the same accepted stream gives byte-identical fills; a restart mid-stream resumes identically (${target.name})`, async () => {
     const s = stream();
     const full = await memoryEngine();
     for (const { w, o, tif, at } of s) await full.engine.placeOrder({ order: o, signature: sign(w, o), timeInForce: tif }, at).catch(() => undefined);
     expect(full.engine.state.fills.length).to.be.greaterThan(20);
     const expected = snapshot(full.engine);
 
-    const opened = await freshDatabase();
+    const opened = target.url ? await openDatabase<EngineDatabase>({ url: target.url }) : await freshDatabase();
+    if (target.url) {
+      // A real server keeps tables between runs: start from an empty log.
+      await opened.db.schema.dropTable("engine_batches").ifExists().execute();
+      await opened.db.schema.dropTable("engine_ops").ifExists().execute();
+      await opened.db.schema.dropTable("engine_migrations").ifExists().execute();
+      await opened.db.schema.dropTable("engine_migrations_lock").ifExists().execute();
+    }
     const first = await memoryEngine({ db: opened });
     for (const { w, o, tif, at } of s.slice(0, 60)) await first.engine.placeOrder({ order: o, signature: sign(w, o), timeInForce: tif }, at).catch(() => undefined);
     // "Restart": a new engine on the same database rebuilds from the log, then takes the rest.
@@ -178,6 +187,20 @@ describe("engine determinism and restart", () => {
     expect(snapshot(second.engine)).to.equal(snapshot(first.engine));
     for (const { w, o, tif, at } of s.slice(60)) await second.engine.placeOrder({ order: o, signature: sign(w, o), timeInForce: tif }, at).catch(() => undefined);
     expect(snapshot(second.engine)).to.equal(expected);
+    await opened.close();
+  });
+});
+
+describe("engine forward price curve", () => {
+  it("prices the next 24 hours from forecast supply and demand, each in the corridor", async () => {
+    const { engine, opened } = await memoryEngine();
+    const supply = Array.from({ length: 24 }, (_, h) => (h >= 10 && h < 16 ? 20_000 : 8_000));
+    const demand = Array.from({ length: 24 }, () => 10_000);
+    const curve = engine.forwardPriceCurve("ZONE-A", T0, { supplyWh: supply, demandWh: demand, renewableWh: supply.map((s) => s / 2) });
+    expect(curve).to.have.length(24);
+    for (const p of curve) expect(p.pricePerKWh).to.be.within(market.feedInTariff, market.retailPrice);
+    expect(curve.map((p) => p.startUnixSeconds)).to.deep.equal(Array.from({ length: 24 }, (_, i) => T0 + 3600 * i));
+    expect(() => engine.forwardPriceCurve("ZONE-A", T0, { supplyWh: supply.slice(1), demandWh: demand, renewableWh: demand })).to.throw(ValidationError);
     await opened.close();
   });
 });
