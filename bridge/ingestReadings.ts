@@ -1,0 +1,471 @@
+// From MQTT message to stored reading. Each message is parsed and checked against the meter's
+// registry entry and its recent history in memory, then written with its neighbours in one
+// group commit; the message's PUBACK waits for that commit (see connectMqtt), so a reading the
+// broker considers delivered is on disk. Bad messages become dead letters in the same commit
+// and on the dead-letter topic. Nothing here throws at the caller: a bad message never stops
+// the next one.
+import { createHash } from "node:crypto";
+import { sql, type Kysely } from "kysely";
+import type { Logger } from "../lib/logger.js";
+import type { BridgeDatabase } from "./database.js";
+import { ReadingRejectedError, type RejectReason } from "./errors.js";
+import type { MeterDirectory, MeterInfo } from "./meterDirectory.js";
+import type { BridgeMetrics } from "./metrics.js";
+import { parseReading, type MeterReading } from "./parseReading.js";
+import { deadLetterTopic, parseDeviceTopic, type DeviceTopic } from "./topics.js";
+import { maxEnergyWh } from "./units.js";
+
+export interface IngestRules {
+  topicRoot: string;
+  maxPayloadBytes: number;
+  intervalSeconds: number;
+  graceSeconds: number;
+  maxClockSkewSeconds: number;
+  retentionSeconds: number;
+  plausibilityMarginPct: number;
+}
+
+export interface IngestDependencies {
+  db: Kysely<BridgeDatabase>;
+  directory: MeterDirectory;
+  /** Unix milliseconds. */
+  clock: () => number;
+  rules: IngestRules;
+  metrics: BridgeMetrics;
+  /** Publishes a dead letter (QoS 1); failures are logged by the caller's client. */
+  publish: (topic: string, payload: string) => void;
+  logger: Logger;
+  onCommitted?: (summary: CommitSummary) => void;
+  /** A group commit failed and will be retried; its messages stay unacknowledged meanwhile. */
+  onCommitFailed?: (error: Error) => void;
+  /** Rows per group commit and the longest a row waits for one. */
+  maxBatchRows?: number;
+  maxBatchDelayMs?: number;
+}
+
+export interface CommitSummary {
+  accepted: number;
+  duplicates: number;
+  late: number;
+  deadLetters: { reason: RejectReason; topic: string }[];
+}
+
+export interface ReadingIngest {
+  /**
+   * Handles one message. Returns at once when the meter is known (or after one registry
+   * lookup), with `committed`: settles once the message's outcome is in the database.
+   */
+  handleMessage(topic: string, payload: Uint8Array): HandleOutcome | Promise<HandleOutcome>;
+  /** Settles once everything handled so far is committed (at once when nothing is pending). */
+  nextCommit(): Promise<void>;
+  /** Commits everything handled so far. */
+  flush(): Promise<void>;
+  /** Rebuilds the counters' last values from the database after a restart. */
+  load(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface HandleOutcome {
+  committed: Promise<void>;
+}
+
+interface SeriesEntry {
+  atMs: number;
+  /** Wh for counters, W for power, export Wh for interval readings. */
+  value: number;
+  hash: string;
+}
+
+interface ReadingRow {
+  /** The MQTT topic, for a dead letter should the row turn out to conflict; not stored. */
+  topic: string;
+  meter_id: string;
+  metric: string;
+  kind: string;
+  reading_at: number;
+  value: number | null;
+  export_wh: number | null;
+  import_wh: number | null;
+  payload_hash: string;
+  payload: string;
+  received_at: number;
+  late: boolean;
+}
+
+interface DeadLetterRow {
+  topic: string;
+  reason: RejectReason;
+  field: string;
+  rule: string;
+  payload: string;
+  payload_encoding: "utf8" | "base64";
+  payload_bytes: number;
+  payload_truncated: boolean;
+  received_at: number;
+}
+
+interface Batch {
+  rows: ReadingRow[];
+  deadLetters: DeadLetterRow[];
+  duplicates: number;
+  committed: Promise<void>;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+/** Recent readings kept per meter and metric for order, bounds and duplicate checks. */
+const SERIES_LENGTH = 32;
+/** Slack for the plausibility bound: a register shown in kWh with two decimals moves in 10 Wh steps. */
+const SLACK_WH = 10;
+const DEAD_LETTER_PAYLOAD_MAX = 65_536;
+
+export function createReadingIngest(deps: IngestDependencies): ReadingIngest {
+  const { db, directory, clock, rules, metrics, logger } = deps;
+  const maxBatchRows = deps.maxBatchRows ?? 2_000;
+  const maxBatchDelayMs = deps.maxBatchDelayMs ?? 20;
+  const highWater = maxBatchRows * 8;
+  const series = new Map<string, SeriesEntry[]>();
+  let open: Batch = newBatch();
+  let flushing: Promise<void> | undefined;
+  /** The batch being written, if any: its commit promise is what a message with no row waits for. */
+  let flushingBatch: Batch | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let closed = false;
+  let closing = false;
+
+  function newBatch(): Batch {
+    let resolve!: () => void;
+    let reject!: (err: unknown) => void;
+    const committed = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    // Nobody may be waiting on a batch of non-QoS-1 messages; its failure is logged in flush.
+    committed.catch(() => {});
+    return { rows: [], deadLetters: [], duplicates: 0, committed, resolve, reject };
+  }
+
+  function schedule() {
+    const size = open.rows.length + open.deadLetters.length + open.duplicates;
+    if (size >= maxBatchRows) void startFlush();
+    else if (!timer && size > 0) timer = setTimeout(() => void startFlush(), maxBatchDelayMs);
+  }
+
+  function startFlush(): Promise<void> {
+    if (timer) {
+      clearTimeout(timer);
+      timer = undefined;
+    }
+    if (flushing) return flushing;
+    const batch = open;
+    if (batch.rows.length + batch.deadLetters.length + batch.duplicates === 0) return Promise.resolve();
+    open = newBatch();
+    flushingBatch = batch;
+    flushing = commitBatch(batch).finally(() => {
+      flushing = undefined;
+      flushingBatch = undefined;
+      schedule();
+    });
+    return flushing;
+  }
+
+  async function commitBatch(batch: Batch) {
+    // A database that is down must not lose what was received: retry the same batch. The
+    // broker keeps the un-acknowledged messages meanwhile.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const summary = await writeBatch(batch);
+        batch.resolve();
+        for (const dl of summary.deadLetters) metrics.deadLettered[dl.reason] = (metrics.deadLettered[dl.reason] ?? 0) + 1;
+        metrics.accepted += summary.accepted;
+        metrics.duplicates += summary.duplicates;
+        metrics.late += summary.late;
+        deps.onCommitted?.(summary);
+        return;
+      } catch (err) {
+        if (closing) {
+          // Shutting down: leave the messages unacknowledged; the broker redelivers them.
+          batch.reject(err);
+          return;
+        }
+        logger.error({ msg: "reading commit failed; retrying", err: (err as Error).message, attempt, rows: batch.rows.length });
+        deps.onCommitFailed?.(err as Error);
+        await new Promise((r) => setTimeout(r, Math.min(5_000, 100 * 2 ** attempt)));
+      }
+    }
+  }
+
+  async function writeBatch(batch: Batch): Promise<CommitSummary> {
+    const conflicts: DeadLetterRow[] = [];
+    let accepted = 0;
+    let late = 0;
+    let dbDuplicates = 0;
+    await db.transaction().execute(async (trx) => {
+      if (batch.rows.length > 0) {
+        const r = batch.rows;
+        const inserted = await sql<{ meter_id: string; metric: string; reading_at: bigint }>`
+          insert into bridge_readings (meter_id, metric, kind, reading_at, value, export_wh, import_wh, payload_hash, payload, received_at)
+          select * from unnest(
+            ${r.map((x) => x.meter_id)}::text[], ${r.map((x) => x.metric)}::text[], ${r.map((x) => x.kind)}::text[],
+            ${r.map((x) => String(x.reading_at))}::int8[], ${r.map((x) => (x.value === null ? null : String(x.value)))}::int8[],
+            ${r.map((x) => (x.export_wh === null ? null : String(x.export_wh)))}::int8[],
+            ${r.map((x) => (x.import_wh === null ? null : String(x.import_wh)))}::int8[],
+            ${r.map((x) => x.payload_hash)}::text[], ${r.map((x) => x.payload)}::text[], ${r.map((x) => String(x.received_at))}::int8[])
+          on conflict do nothing
+          returning meter_id, metric, reading_at`.execute(trx);
+        const insertedKeys = new Set(inserted.rows.map((x) => `${x.meter_id}\u0000${x.metric}\u0000${x.reading_at}`));
+        const existing = r.filter((x) => !insertedKeys.has(`${x.meter_id}\u0000${x.metric}\u0000${x.reading_at}`));
+        for (const x of r) {
+          if (insertedKeys.has(`${x.meter_id}\u0000${x.metric}\u0000${x.reading_at}`)) {
+            accepted++;
+            if (x.late) late++;
+          }
+        }
+        if (existing.length > 0) {
+          // Stored before (a redelivery after a restart, or older than the memory's reach):
+          // identical is a duplicate, different is a conflict.
+          const stored = await sql<{ meter_id: string; metric: string; reading_at: bigint; payload_hash: string }>`
+            select b.meter_id, b.metric, b.reading_at, b.payload_hash from bridge_readings b
+            join unnest(${existing.map((x) => x.meter_id)}::text[], ${existing.map((x) => x.metric)}::text[], ${existing.map((x) => String(x.reading_at))}::int8[])
+              as k(meter_id, metric, reading_at)
+            on b.meter_id = k.meter_id and b.metric = k.metric and b.reading_at = k.reading_at`.execute(trx);
+          const hashes = new Map(stored.rows.map((s) => [`${s.meter_id}\u0000${s.metric}\u0000${s.reading_at}`, s.payload_hash]));
+          for (const x of existing) {
+            if (hashes.get(`${x.meter_id}\u0000${x.metric}\u0000${x.reading_at}`) === x.payload_hash) {
+              dbDuplicates++;
+            } else {
+              forgetSeriesEntry(x);
+              conflicts.push(deadLetter(x.topic, new ReadingRejectedError({ reason: "conflicting_duplicate", field: "payload", rule: "differs from the reading already stored for this meter, metric and time" }), Buffer.from(x.payload), x.received_at));
+            }
+          }
+        }
+      }
+      const dls = [...batch.deadLetters, ...conflicts];
+      if (dls.length > 0) {
+        await trx
+          .insertInto("bridge_dead_letters")
+          .values(dls.map((d) => ({ topic: d.topic, reason: d.reason, field: d.field, rule: d.rule, payload: d.payload, payload_encoding: d.payload_encoding, received_at: BigInt(d.received_at) })))
+          .execute();
+      }
+    });
+    const deadLetters = [...batch.deadLetters, ...conflicts];
+    for (const d of deadLetters) {
+      deps.publish(
+        deadLetterTopic(rules.topicRoot, d.topic),
+        JSON.stringify({
+          reason: d.reason, field: d.field, rule: d.rule, topic: d.topic, received_at: new Date(d.received_at).toISOString(),
+          payload: d.payload, payload_encoding: d.payload_encoding, payload_bytes: d.payload_bytes, payload_truncated: d.payload_truncated,
+        }),
+      );
+    }
+    return { accepted, duplicates: batch.duplicates + dbDuplicates, late, deadLetters: deadLetters.map((d) => ({ reason: d.reason, topic: d.topic })) };
+  }
+
+  function forgetSeriesEntry(row: ReadingRow) {
+    const s = series.get(`${row.meter_id}/${row.metric}`);
+    if (!s) return;
+    const i = s.findIndex((e) => e.atMs === row.reading_at && e.hash === row.payload_hash);
+    if (i >= 0) s.splice(i, 1);
+  }
+
+  function deadLetter(topic: string, err: ReadingRejectedError, payload: Uint8Array, receivedAt: number): DeadLetterRow {
+    const truncated = payload.byteLength > DEAD_LETTER_PAYLOAD_MAX;
+    const kept = Buffer.from(truncated ? payload.subarray(0, DEAD_LETTER_PAYLOAD_MAX) : payload);
+    const text = kept.toString("utf8");
+    // Text columns and JSON strings hold any valid UTF-8 without NUL; anything else travels as base64.
+    const utf8 = !text.includes("\u0000") && Buffer.from(text, "utf8").equals(kept);
+    return {
+      // The rule may quote the payload (JSON.parse does): no control characters into a text column.
+      topic, reason: err.reason, field: err.field ?? "payload", rule: err.shortMessage.replace(/[\u0000-\u001f\u007f]/g, "?"),
+      payload: utf8 ? text : kept.toString("base64"), payload_encoding: utf8 ? "utf8" : "base64",
+      payload_bytes: payload.byteLength, payload_truncated: truncated, received_at: receivedAt,
+    };
+  }
+
+  /** Checks against the registry entry and the recent series; returns the series entry to add. */
+  function checkHistory(reading: MeterReading, meter: MeterInfo, hash: string): { duplicate: boolean } {
+    const key = `${reading.meterId}/${reading.metric}`;
+    const s = series.get(key) ?? [];
+    const at = insertionIndex(s, reading.atMs);
+    const same = s[at]?.atMs === reading.atMs ? s[at] : undefined;
+    if (same) {
+      if (same.hash === hash) return { duplicate: true };
+      throw new ReadingRejectedError({ reason: "conflicting_duplicate", field: reading.kind === "interval" ? "interval_start" : "timestamp", rule: "another reading with different values exists for this meter, metric and time" });
+    }
+    // Wh and W fit a double exactly here (parseReading keeps them safe integers); limits are
+    // uint64 on-chain but a household connection is far below 2^53 W.
+    const margin = 1 + rules.plausibilityMarginPct / 100;
+    const bound = (limitW: bigint, seconds: number) => Math.floor(Number(maxEnergyWh(limitW, seconds)) * margin) + SLACK_WH;
+    if (reading.kind === "power") {
+      const limit = reading.metric === "export" ? meter.exportLimitW : meter.importLimitW;
+      if (reading.watts > Math.floor(Number(limit) * margin)) {
+        throw new ReadingRejectedError({ reason: "implausible_value", field: "value", rule: `${reading.watts} W exceeds the connection's ${reading.metric} limit of ${limit} W (+${rules.plausibilityMarginPct}%)` });
+      }
+    } else if (reading.kind === "interval") {
+      const exportMax = bound(meter.exportLimitW, rules.intervalSeconds);
+      const importMax = bound(meter.importLimitW, rules.intervalSeconds);
+      if (reading.exportWh > exportMax) {
+        throw new ReadingRejectedError({ reason: "implausible_value", field: "export_kwh", rule: `${reading.exportWh} Wh in ${rules.intervalSeconds / 60} min exceeds what the export limit of ${meter.exportLimitW} W allows (${exportMax} Wh)` });
+      }
+      if (reading.importWh > importMax) {
+        throw new ReadingRejectedError({ reason: "implausible_value", field: "import_kwh", rule: `${reading.importWh} Wh in ${rules.intervalSeconds / 60} min exceeds what the import limit of ${meter.importLimitW} W allows (${importMax} Wh)` });
+      }
+    } else {
+      // A register only moves forward, and no faster than the connection allows.
+      const limit = reading.metric === "export" ? meter.exportLimitW : meter.importLimitW;
+      const i = insertionIndex(s, reading.atMs);
+      const prev = s[i - 1];
+      const next = s[i];
+      if (prev && reading.wh < prev.value) {
+        throw new ReadingRejectedError({ reason: "counter_decreased", field: "value", rule: `register fell from ${prev.value} Wh (at ${new Date(prev.atMs).toISOString()}) to ${reading.wh} Wh: counters never run backwards` });
+      }
+      if (next && reading.wh > next.value) {
+        throw new ReadingRejectedError({ reason: "counter_decreased", field: "value", rule: `register ${reading.wh} Wh is above the later reading ${next.value} Wh (at ${new Date(next.atMs).toISOString()}): counters never run backwards` });
+      }
+      if (prev) {
+        const max = bound(limit, (reading.atMs - prev.atMs) / 1000);
+        if (reading.wh - prev.value > max) {
+          throw new ReadingRejectedError({ reason: "implausible_value", field: "value", rule: `register rose ${reading.wh - prev.value} Wh in ${(reading.atMs - prev.atMs) / 1000}s, more than the ${reading.metric} limit of ${limit} W allows (${max} Wh)` });
+        }
+      }
+      if (next) {
+        const max = bound(limit, (next.atMs - reading.atMs) / 1000);
+        if (next.value - reading.wh > max) {
+          throw new ReadingRejectedError({ reason: "implausible_value", field: "value", rule: `register would have to rise ${next.value - reading.wh} Wh in ${(next.atMs - reading.atMs) / 1000}s to the next reading, more than the ${reading.metric} limit of ${limit} W allows (${max} Wh)` });
+        }
+      }
+    }
+    return { duplicate: false };
+  }
+
+  function remember(reading: MeterReading, hash: string) {
+    const key = `${reading.meterId}/${reading.metric}`;
+    let s = series.get(key);
+    if (!s) series.set(key, (s = []));
+    const value = reading.kind === "counter" ? reading.wh : reading.kind === "power" ? reading.watts : reading.exportWh;
+    s.splice(insertionIndex(s, reading.atMs), 0, { atMs: reading.atMs, value, hash });
+    if (s.length > SERIES_LENGTH) s.shift();
+  }
+
+  function isLate(reading: MeterReading, nowMs: number): boolean {
+    const intervalMs = rules.intervalSeconds * 1000;
+    const slotEnd = reading.kind === "interval" ? reading.atMs + intervalMs : Math.floor(reading.atMs / intervalMs) * intervalMs + intervalMs;
+    return nowMs > slotEnd + rules.graceSeconds * 1000;
+  }
+
+  async function backpressure() {
+    while (flushing && open.rows.length + open.deadLetters.length >= highWater) await flushing;
+  }
+
+  function settle(topic: DeviceTopic, topicName: string, payload: Uint8Array, nowMs: number, meter: MeterInfo | undefined, reading: MeterReading): HandleOutcome {
+    const batch = open;
+    try {
+      if (!meter) throw new ReadingRejectedError({ reason: "unknown_meter", field: "topic.deviceId", rule: `meter "${topic.deviceId}" is not in the prosumer registry` });
+      const hash = createHash("sha256").update(payload).digest("hex");
+      const { duplicate } = checkHistory(reading, meter, hash);
+      if (duplicate) {
+        batch.duplicates++;
+      } else {
+        remember(reading, hash);
+        batch.rows.push({
+          meter_id: reading.meterId, metric: reading.metric, kind: reading.kind, reading_at: reading.atMs,
+          value: reading.kind === "counter" ? reading.wh : reading.kind === "power" ? reading.watts : null,
+          export_wh: reading.kind === "interval" ? reading.exportWh : null,
+          import_wh: reading.kind === "interval" ? reading.importWh : null,
+          payload_hash: hash, payload: Buffer.from(payload).toString("utf8"), received_at: nowMs, late: isLate(reading, nowMs),
+          topic: topicName,
+        });
+      }
+    } catch (err) {
+      if (!(err instanceof ReadingRejectedError)) throw err;
+      batch.deadLetters.push(deadLetter(topicName, err, payload, nowMs));
+    }
+    schedule();
+    return { committed: batch.committed };
+  }
+
+  function rejected(topicName: string, err: ReadingRejectedError, payload: Uint8Array, nowMs: number): HandleOutcome {
+    const batch = open;
+    batch.deadLetters.push(deadLetter(topicName, err, payload, nowMs));
+    schedule();
+    return { committed: batch.committed };
+  }
+
+  function handleMessage(topicName: string, payload: Uint8Array): HandleOutcome | Promise<HandleOutcome> {
+    // After close nothing is stored: such a message is never acknowledged, so the broker keeps
+    // it for the session and hands it to the next run.
+    if (closed) return { committed: new Promise<void>(() => {}) };
+    metrics.messagesIn++;
+    const nowMs = clock();
+    const topic = parseDeviceTopic(rules.topicRoot, topicName);
+    if (!topic) {
+      return rejected(topicName, new ReadingRejectedError({ reason: "schema_invalid", field: "topic", rule: `must be ${rules.topicRoot}/{region}/{deviceType}/{deviceId}/{metric}` }), payload, nowMs);
+    }
+    let reading: MeterReading;
+    try {
+      reading = parseReading(topic, payload, { ...rules, nowMs });
+    } catch (err) {
+      if (!(err instanceof ReadingRejectedError)) throw err;
+      return rejected(topicName, err, payload, nowMs);
+    }
+    const known = directory.byMeterId(topic.deviceId);
+    const overloaded = open.rows.length + open.deadLetters.length >= highWater;
+    if (known && !overloaded) return settle(topic, topicName, payload, nowMs, known, reading);
+    return (async () => {
+      await backpressure();
+      let meter = known;
+      if (!meter) {
+        try {
+          meter = await directory.lookup(topic.deviceId);
+        } catch (err) {
+          // Without the registry the meter cannot be vouched for; the dead letter keeps the
+          // original so it can be replayed.
+          logger.warn({ msg: "registry lookup failed", meterId: topic.deviceId, err: (err as Error).message });
+          metrics.chainErrors++;
+        }
+      }
+      return settle(topic, topicName, payload, nowMs, meter, reading);
+    })();
+  }
+
+  return {
+    handleMessage,
+    // For a message that writes nothing (a command acknowledgement): its PUBACK must follow
+    // those of the messages before it, i.e. wait for whatever is pending, and no longer.
+    nextCommit: () => {
+      if (open.rows.length + open.deadLetters.length + open.duplicates > 0) return open.committed;
+      return flushingBatch?.committed.catch(() => {}) ?? Promise.resolve();
+    },
+    async flush() {
+      while (flushing || open.rows.length + open.deadLetters.length + open.duplicates > 0) {
+        await (flushing ?? startFlush());
+      }
+    },
+    async load() {
+      const rows = await sql<{ meter_id: string; metric: string; reading_at: bigint; value: bigint; payload_hash: string }>`
+        select distinct on (meter_id, metric) meter_id, metric, reading_at, value, payload_hash
+        from bridge_readings where kind = 'counter' and reading_at >= ${String(clock() - rules.retentionSeconds * 1000)}::int8
+        order by meter_id, metric, reading_at desc`.execute(db);
+      for (const r of rows.rows) {
+        series.set(`${r.meter_id}/${r.metric}`, [{ atMs: Number(r.reading_at), value: Number(r.value), hash: r.payload_hash }]);
+      }
+    },
+    async close() {
+      closing = true;
+      await this.flush().catch(() => {});
+      closed = true;
+      if (timer) clearTimeout(timer);
+    },
+  };
+}
+
+function insertionIndex(s: readonly SeriesEntry[], atMs: number): number {
+  let lo = 0;
+  let hi = s.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (s[mid]!.atMs < atMs) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}

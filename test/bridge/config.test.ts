@@ -1,0 +1,70 @@
+// Configuration: defaults, and a wrong value names the variable and its rule (never a secret).
+import { expect } from "chai";
+import { readBridgeConfig } from "../../bridge/config.js";
+import { BridgeConfigError } from "../../bridge/errors.js";
+
+const KEY = `0x${"ab".repeat(32)}`;
+
+describe("bridge configuration", () => {
+  it("has defaults for everything but the oracle key", () => {
+    const c = readBridgeConfig({ METER_ORACLE_PRIVATE_KEY: KEY });
+    expect(c).to.deep.include({
+      mqttUrl: undefined, embeddedBroker: { host: "127.0.0.1", port: 1883 }, mqttClientId: "meter-bridge", topicRoot: "energy-cloud",
+      chainRpcUrl: "http://127.0.0.1:8545", deploymentsDir: "deployments", databaseUrl: undefined, dataDir: ".data/bridge",
+      intervalSeconds: 900, graceSeconds: 300, maxClockSkewSeconds: 120, retentionSeconds: 48 * 3600, allocation: "fifo",
+      plausibilityMarginPct: 10, maxPayloadBytes: 4096, reportBatchSize: 100,
+    });
+  });
+
+  it("reads every variable", () => {
+    const c = readBridgeConfig({
+      METER_ORACLE_PRIVATE_KEY: KEY, MQTT_URL: "mqtt://broker:1883", BRIDGE_MQTT_PORT: "0", BRIDGE_ALLOCATION: "pro-rata",
+      BRIDGE_INTERVAL_MINUTES: "5", BRIDGE_GRACE_SECONDS: "60", DATABASE_URL: "postgres://u:p@h/db", BRIDGE_START_BLOCK: "12",
+      BRIDGE_MARKET_ADDRESS: "0x9fe46736679d2d9a65f0992f2272de9f3c7fa6e0",
+    });
+    expect(c.mqttUrl).to.equal("mqtt://broker:1883");
+    expect(c.embeddedBroker.port).to.equal(0);
+    expect(c.allocation).to.equal("pro-rata");
+    expect(c.intervalSeconds).to.equal(300);
+    expect(c.graceSeconds).to.equal(60);
+    expect(c.startBlock).to.equal(12n);
+    expect(c.marketAddress).to.equal("0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0");
+  });
+
+  const bad: [Record<string, string>, RegExp][] = [
+    [{}, /^METER_ORACLE_PRIVATE_KEY: required/],
+    [{ METER_ORACLE_PRIVATE_KEY: "0x1234" }, /^METER_ORACLE_PRIVATE_KEY: must be 0x followed by 64 hex digits$/],
+    [{ MQTT_URL: "localhost:1883" }, /^MQTT_URL="localhost:1883": must use one of mqtt:\/\//],
+    [{ MQTT_URL: "http://x" }, /^MQTT_URL="http:\/\/x": must use one of/],
+    [{ BRIDGE_MQTT_PORT: "70000" }, /^BRIDGE_MQTT_PORT="70000": must be an integer from 0 to 65535$/],
+    [{ BRIDGE_ALLOCATION: "lifo" }, /^BRIDGE_ALLOCATION="lifo": must be "fifo"/],
+    [{ BRIDGE_INTERVAL_MINUTES: "7" }, /^BRIDGE_INTERVAL_MINUTES="7": must divide a day/],
+    [{ BRIDGE_GRACE_SECONDS: "-1" }, /^BRIDGE_GRACE_SECONDS="-1": must be an integer/],
+    [{ DATABASE_URL: "mysql://x" }, /^DATABASE_URL="mysql:\/\/x": must use one of postgres:/],
+    [{ BRIDGE_MARKET_ADDRESS: "0x12" }, /^BRIDGE_MARKET_ADDRESS="0x12": must be a 0x-prefixed 20-byte address$/],
+    [{ BRIDGE_TOPIC_ROOT: "a/b" }, /^BRIDGE_TOPIC_ROOT="a\/b": must be one topic level/],
+    [{ BRIDGE_RETRY_MIN_MS: "5000", BRIDGE_RETRY_MAX_MS: "100" }, /^BRIDGE_RETRY_MAX_MS="100": must be >= BRIDGE_RETRY_MIN_MS/],
+    [{ BRIDGE_START_BLOCK: "latest" }, /^BRIDGE_START_BLOCK="latest": must be a block number/],
+  ];
+  for (const [env, message] of bad) {
+    it(`rejects ${JSON.stringify(env)}`, () => {
+      const full = "METER_ORACLE_PRIVATE_KEY" in env || Object.keys(env).length === 0 ? env : { METER_ORACLE_PRIVATE_KEY: KEY, ...env };
+      expect(() => readBridgeConfig(full)).to.throw(BridgeConfigError, message);
+    });
+  }
+
+  it("never echoes the key or a URL's password", () => {
+    try {
+      readBridgeConfig({ METER_ORACLE_PRIVATE_KEY: `0x${"zz".repeat(32)}` });
+      expect.fail("should throw");
+    } catch (err) {
+      expect((err as Error).message).not.to.contain("zz");
+    }
+    try {
+      readBridgeConfig({ METER_ORACLE_PRIVATE_KEY: KEY, MQTT_URL: "http://user:secret@host" });
+      expect.fail("should throw");
+    } catch (err) {
+      expect((err as Error).message).not.to.contain("secret");
+    }
+  });
+});
