@@ -8,22 +8,13 @@ import { OrderBook as BaselineBook, Side as BaselineSide } from "nodejs-order-bo
 import { BUY, OrderBook, SELL, type BookOrderInput, type SubmitOptions } from "../engine/book/orderBook.js";
 import { clearCallAuction, type AuctionOrder } from "../engine/auction/clearCallAuction.js";
 import { runSettlementBench } from "./engineSettlement.js";
+import { mulberry32 } from "../lib/random.js";
 
 const json = process.argv.includes("--json");
 const ordersArg = process.argv.indexOf("--orders");
 const STREAM = ordersArg > 0 ? Number(process.argv[ordersArg + 1]) : 1_000_000;
 const log = (...a: unknown[]) => { if (!json) console.error(...a); };
 
-function mulberry32(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Op = { kind: 0; input: BookOrderInput; options: SubmitOptions } | { kind: 1; seq: number } | { kind: 2; input: BookOrderInput; options: SubmitOptions };
 

@@ -23,6 +23,7 @@ import { marketDomain, signOrder, SIDE_BUY, SIDE_SELL, sourceMask, type Order } 
 import { tradeLeaf, type Trade } from "../contracts/client/trade.js";
 import { openDatabase } from "../lib/database.js";
 import { startLocalChain } from "../scripts/localChain.js";
+import { mulberry32 } from "../lib/random.js";
 
 const args = process.argv.slice(2);
 const json = args.includes("--json");
@@ -227,16 +228,7 @@ if (process.env.DATABASE_URL && !args.includes("--skip-postgres")) {
 }
 
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-function random(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const random = mulberry32;
 
 const results: Record<string, unknown>[] = [];
 try {

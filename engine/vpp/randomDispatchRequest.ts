@@ -2,18 +2,10 @@
 // turbines, home batteries, EVs, one grid connection with time-of-use prices), for the benchmark
 // and the solver cross-check tests. The same seed always gives the same request.
 import type { DispatchRequest, VppResource } from "./types.js";
+import { mulberry32 } from "../../lib/random.js";
 
 /** mulberry32: small, fast, good enough for test data; returns floats in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const seededRandom = mulberry32;
 
 export interface RandomDispatchOptions {
   seed: number;

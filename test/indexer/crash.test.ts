@@ -22,17 +22,9 @@ import {
   type MarketChain, type ProvenTrade, type TestDatabaseTarget,
 } from "./fixtures.js";
 import { runScenario } from "./scenario.js";
+import { mulberry32 } from "../../lib/random.js";
 
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const random = mulberry32;
 
 /** Forwards JSON-RPC to the chain until told to hold: then it answers nothing more. */
 async function startGate(upstream: string) {

@@ -11,6 +11,7 @@ import {
   advanceTime, databaseTargets, dumpTables, indexerParams, indexOnce, latestTimestamp, meterId, mine, nextWindow, openTestDatabase,
   PRICE, report, rpc, send, settleFills, startMarketChain, ZONE_A, type MarketChain, type ProvenTrade, type TestDatabaseTarget,
 } from "./fixtures.js";
+import { mulberry32 } from "../../lib/random.js";
 
 async function freshIndexEquals(m: MarketChain, target: TestDatabaseTarget, dump: Record<string, unknown[]>): Promise<void> {
   const fresh = await openTestDatabase(target);
@@ -23,16 +24,7 @@ async function freshIndexEquals(m: MarketChain, target: TestDatabaseTarget, dump
 }
 
 /** A small deterministic generator (mulberry32), so every run makes the same branches. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const random = mulberry32;
 
 for (const target of databaseTargets) {
   describe(`indexer: reorgs on ${target.name}`, function () {

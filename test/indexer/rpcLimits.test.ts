@@ -8,6 +8,7 @@ import { createLogRangeSizer, isRangeRefusalMessage, parseRangeHint } from "../.
 import { RpcError } from "../../indexer/errors.js";
 import { databaseTargets, dumpTables, indexOnce, openTestDatabase, settleFills, startMarketChain, type MarketChain } from "./fixtures.js";
 import { runScenario } from "./scenario.js";
+import { mulberry32 } from "../../lib/random.js";
 
 describe("indexer: provider range hints", () => {
   const cases: [string, ReturnType<typeof parseRangeHint>][] = [
@@ -69,16 +70,7 @@ describe("indexer: provider range hints", () => {
 });
 
 /** The proxy's faults, from a seed: one provider dialect per refusal, and outages. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const random = mulberry32;
 
 type Dialect = "proposed" | "maxStated" | "noHint" | "http413";
 

@@ -2,6 +2,7 @@
 // every operation against the book's invariants and an independent price-time model.
 import { expect } from "chai";
 import { BUY, SELL, OrderBook, compatible, type BookFill, type BookOrderInput, type Side, type TimeInForce } from "../../../engine/book/orderBook.js";
+import { mulberry32 } from "../../../lib/random.js";
 
 let seq = 0;
 function order(side: Side, price: number, sizeWh: number, extra: Partial<BookOrderInput> = {}): BookOrderInput {
@@ -100,16 +101,6 @@ describe("OrderBook (continuous)", () => {
 
 // ----------------------------------------------------------------- random streams
 
-function mulberry32(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface ModelOrder { input: BookOrderInput; remaining: number; filled: number; live: boolean }
 
