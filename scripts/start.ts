@@ -1,85 +1,62 @@
-// `npm start`: at this stage, the chain part of the node. Starts the embedded chain on
-// 127.0.0.1:8545 (or uses CHAIN_RPC_URL), deploys the contracts with roles, funds the local
-// test accounts with tEUR, prints where everything is, and keeps running until Ctrl-C.
-import { createPublicClient, createWalletClient, custom, defineChain, formatUnits, getAddress, http, type Address } from "viem";
-import { privateKeyToAccount } from "viem/accounts";
-import { hardhat } from "viem/chains";
-import { testEuroAbi } from "../contracts/client/abi.js";
-import { deployPlatform, writeDeployment } from "../contracts/client/deploy.js";
-import { ConfigError, readStartConfig } from "./startConfig.js";
-import { startLocalChain, type LocalChain } from "./localChain.js";
+// `npm start`: the whole platform on this machine. Embedded chain, database and MQTT broker
+// unless CHAIN_RPC_URL, DATABASE_URL, MQTT_URL say otherwise (see server/config.ts). Prints
+// what runs where; Ctrl-C shuts everything down without losing an acknowledged order.
+import { formatUnits } from "viem";
+import { BaseError } from "../lib/errors.js";
+import { createLogger } from "../lib/logger.js";
+import { readNodeConfig } from "../server/config.js";
+import { startNode } from "../server/startNode.js";
+import { nodePlugins } from "../server/plugins.js";
 
-const FAUCET_PER_ACCOUNT = 1_000n * 1_000_000n;
+const logger = createLogger("node");
 
 async function main() {
-  const config = readStartConfig(process.env);
-  let local: LocalChain | undefined;
-  let wallet, client, rpcUrl: string;
-  let testAccounts: Address[] = [];
-
-  if (config.chainRpcUrl) {
-    rpcUrl = config.chainRpcUrl;
-    const probe = createPublicClient({ transport: http(rpcUrl) });
-    const chain = defineChain({ id: await probe.getChainId(), name: "configured", nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 }, rpcUrls: { default: { http: [rpcUrl] } } });
-    client = createPublicClient({ chain, transport: http(rpcUrl) });
-    wallet = createWalletClient({ chain, account: privateKeyToAccount(config.deployerPrivateKey!), transport: http(rpcUrl) });
-  } else {
-    local = await startLocalChain({ host: config.chainHost, port: config.chainPort });
-    rpcUrl = local.url;
-    const transport = custom(local.provider);
-    client = createPublicClient({ chain: hardhat, transport });
-    const accounts = ((await client.request({ method: "eth_accounts" } as never)) as Address[]).map((a) => getAddress(a));
-    wallet = createWalletClient({ chain: hardhat, account: accounts[0]!, transport });
-    testAccounts = accounts.slice(4, 10);
-  }
-
-  const [a0, a1, a2, a3] = config.chainRpcUrl
-    ? Array(4).fill(wallet.account.address)
-    : ((await client.request({ method: "eth_accounts" } as never)) as Address[]).map((a) => getAddress(a));
-  const roles = { admin: a0!, registrar: a0!, pauser: a0!, matcher: a1!, meterOracle: a2!, arbiter: a3! };
-  const deployment = await deployPlatform(wallet as never, client as never, { roles, maxNetworkFeePerKWh: 1_000_000n });
-  const file = await writeDeployment(config.deploymentsDir, deployment);
-
-  if (deployment.contracts.TestEuro) {
-    for (const account of testAccounts) {
-      const hash = await wallet.writeContract({
-        abi: testEuroAbi, address: deployment.contracts.TestEuro, functionName: "faucet", args: [account, FAUCET_PER_ACCOUNT],
-      } as never);
-      await client.waitForTransactionReceipt({ hash });
-    }
-  }
-
+  const config = readNodeConfig(process.env);
+  const node = await startNode({ config, logger, plugins: nodePlugins });
+  const d = node.deployment;
   const lines = [
     "",
-    "P2P energy market — chain ready",
-    `  JSON-RPC        ${rpcUrl}${local ? "  (embedded Hardhat/EDR chain)" : ""}`,
-    `  chain id        ${deployment.chainId}`,
-    `  deployment      ${file} (block ${deployment.blockNumber})`,
-    `  tEUR token      ${deployment.contracts.PaymentToken}`,
-    `  registry        ${deployment.contracts.ProsumerRegistry}`,
-    `  market          ${deployment.contracts.EnergyMarket}`,
-    `  roles           admin/registrar/pauser ${roles.admin}`,
-    `                  matcher ${roles.matcher}`,
-    `                  meter oracle ${roles.meterOracle}`,
-    `                  arbiter ${roles.arbiter}`,
+    "P2P energy market — node running",
+    `  API             ${node.url}/v1  (OpenAPI: ${node.url}/docs, health: ${node.url}/healthz, metrics: ${node.url}/metrics)`,
+    `  WebSocket       ${node.url.replace(/^http/, "ws")}/v1/energy/real-time`,
+    `  JSON-RPC        ${node.rpcUrl}${node.services.chain.local ? `  (embedded chain; ${node.chainReplayed > 0 ? `restored ${node.chainReplayed} journalled requests` : "fresh"})` : ""}`,
+    `  chain id        ${node.chainId}`,
+    `  contracts       ${node.freshDeployment ? "deployed now" : "reused"} (block ${d.blockNumber})`,
+    `    tEUR token    ${d.contracts.PaymentToken}`,
+    `    registry      ${d.contracts.ProsumerRegistry}`,
+    `    market        ${d.contracts.EnergyMarket}`,
+    `  MQTT            ${node.mqttUrl}${node.broker ? "  (embedded Aedes broker)" : ""}`,
+    `  database        ${node.database}`,
+    `  markets         ${config.markets.map((m) => `${m.zone} (${m.mode})`).join(", ")}; time zone ${config.timeZone}`,
   ];
-  if (testAccounts.length > 0) {
-    lines.push(`  test accounts   (Hardhat's well-known keys; ${formatUnits(FAUCET_PER_ACCOUNT, 6)} tEUR each)`);
-    for (const a of testAccounts) lines.push(`                  ${a}`);
+  if (node.testAccounts.length > 0) {
+    lines.push(`  test accounts   (Hardhat's well-known keys; ${formatUnits(1_000_000_000n, 6)} tEUR each on a fresh chain; registered prosumers)`);
+    for (const a of node.testAccounts) lines.push(`    ${a.address}  ${a.zone}  meter ${a.meterId}  key ${a.privateKey}`);
+    lines.push(`  operator        ${d.roles.admin} (registrar/admin)`);
   }
-  lines.push("", "Ctrl-C stops it.", "");
+  lines.push("", "Try: npm run cli -- --help     Ctrl-C stops everything.", "");
   console.log(lines.join("\n"));
 
-  const stop = async () => {
-    await local?.close();
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) process.exit(1);
+    stopping = true;
+    logger.info({ msg: "stopping", signal });
+    setTimeout(() => {
+      logger.error({ msg: "graceful stop took longer than 30 s; exiting" });
+      process.exit(1);
+    }, 30_000).unref();
+    await node.close();
+    logger.info({ msg: "stopped" });
     process.exit(0);
   };
-  process.once("SIGINT", stop);
-  process.once("SIGTERM", stop);
+  process.on("SIGINT", () => void stop("SIGINT"));
+  process.on("SIGTERM", () => void stop("SIGTERM"));
 }
 
 main().catch((err: unknown) => {
-  if (err instanceof ConfigError) console.error(`start: configuration error: ${err.message}`);
-  else console.error("start: failed:", err instanceof Error ? err.message : err);
-  process.exit(1);
+  const message = err instanceof BaseError ? err.shortMessage : err instanceof Error ? err.message : String(err);
+  process.stderr.write(`start: ${message}\n`);
+  if (!(err instanceof BaseError)) logger.error({ msg: "start failed", err });
+  process.exit(err instanceof BaseError && err.code === "config_invalid" ? 2 : 1);
 });

@@ -1,0 +1,86 @@
+// The node's HTTP and WebSocket API as an app factory: tests call buildApp(...).inject(), the
+// node (server/startNode.ts) listens. Every route declares request and response schemas; errors
+// are problem+json with stable codes; the OpenAPI document is served at /docs.
+import cors from "@fastify/cors";
+import swagger from "@fastify/swagger";
+import swaggerUi from "@fastify/swagger-ui";
+import websocket from "@fastify/websocket";
+import Fastify, { LogController, type FastifyInstance, type FastifyPluginAsync } from "fastify";
+import { indexerApi } from "../indexer/api/plugin.js";
+import { readAccount } from "./auth/authenticate.js";
+import type { NodeServices } from "./context.js";
+import { handleApiError, problemOf, problemSchema, sendProblem } from "./problems.js";
+import { createRateLimits } from "./rateLimit.js";
+import type { Hub } from "./realtime/hub.js";
+import { authRoutes } from "./routes/auth.js";
+import { chainRoutes } from "./routes/chain.js";
+import { healthRoutes, type HealthOptions } from "./routes/health.js";
+import { prosumerRoutes } from "./routes/prosumers.js";
+import { realtimeRoutes } from "./routes/realtime.js";
+import { tradingRoutes } from "./routes/trading.js";
+
+export interface ApiSettings {
+  /** Origins allowed by CORS; ["*"] allows any; [] sends no CORS headers. */
+  corsOrigins: string[];
+  /** Largest request body, bytes. */
+  bodyLimit: number;
+  rateLimit: { perIpPerMinute: number; perAddressPerMinute: number };
+  /** Domains a SIWE message may name; empty: the request's Host. */
+  siweDomains: string[];
+}
+
+export interface BuildAppOptions {
+  services: NodeServices;
+  settings: ApiSettings;
+  hub: Hub;
+  health?: HealthOptions;
+  /** More route plugins (VPP, forecasts, readings...), each given the app's services. */
+  plugins?: FastifyPluginAsync[];
+  /** Log every request (the node does; tests do not). */
+  logRequests?: boolean;
+}
+
+export async function buildApp(options: BuildAppOptions): Promise<FastifyInstance> {
+  const { services, settings } = options;
+  const app = Fastify({
+    loggerInstance: services.logger,
+    logController: new LogController({ disableRequestLogging: !options.logRequests }),
+    bodyLimit: settings.bodyLimit,
+    trustProxy: false,
+    ajv: { customOptions: { coerceTypes: "array", useDefaults: true, removeAdditional: false, allErrors: false } },
+  }) as unknown as FastifyInstance;
+
+  app.decorate("node", services);
+  app.decorateRequest("account", null);
+  app.addSchema(problemSchema);
+  app.setErrorHandler(handleApiError);
+  app.setNotFoundHandler((request, reply) => sendProblem(reply, problemOf("route_not_found", `no route ${request.method} ${request.url.split("?")[0]}`)));
+
+  const limits = createRateLimits({ ...settings.rateLimit, clock: services.clock });
+  app.addHook("onRequest", limits.ip);
+  app.addHook("onRequest", readAccount);
+  app.addHook("preHandler", limits.address);
+
+  if (settings.corsOrigins.length > 0) {
+    await app.register(cors, { origin: settings.corsOrigins.includes("*") ? true : settings.corsOrigins, methods: ["GET", "POST", "PUT", "DELETE"] });
+  }
+  await app.register(swagger, {
+    openapi: {
+      openapi: "3.1.0",
+      info: { title: "P2P energy market node", version: "1.0.0", description: "Signed orders, markets, readings, VPP and the auditor API of a community energy market." },
+      components: { securitySchemes: { bearer: { type: "http", scheme: "bearer", description: "token from POST /v1/auth/login (Sign-In With Ethereum)" } } },
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: "/docs" });
+  await app.register(websocket, { options: { maxPayload: 65_536 } });
+
+  await app.register(healthRoutes, options.health ?? { probes: {}, gauges: () => ({}) });
+  await app.register(chainRoutes);
+  await app.register(authRoutes, { siweDomains: settings.siweDomains });
+  await app.register(tradingRoutes);
+  await app.register(prosumerRoutes);
+  await app.register(realtimeRoutes, { hub: options.hub });
+  await app.register(indexerApi, services.indexer);
+  for (const plugin of options.plugins ?? []) await app.register(plugin);
+  return app;
+}

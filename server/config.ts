@@ -1,0 +1,185 @@
+// The node's configuration, read in one place: environment variables (CHAIN_RPC_URL,
+// DATABASE_URL, MQTT_URL, PORT, ...) over an optional JSON config file (CONFIG_FILE, default
+// ./energy.config.json when present) over defaults that run everything embedded. A wrong
+// value stops start-up with an error naming the variable or the file's field and the rule.
+import { existsSync, readFileSync } from "node:fs";
+import type { Hex } from "viem";
+import { toMarket, type MarketConfig } from "../engine/markets.js";
+import { BaseError, ValidationError } from "../lib/errors.js";
+
+export class NodeConfigError extends BaseError {
+  override name = "NodeConfigError";
+  constructor(readonly setting: string, rule: string, value?: string) {
+    super(`${setting}${value === undefined ? "" : `=${JSON.stringify(value)}`}: ${rule}`, { field: setting, code: "config_invalid" });
+  }
+}
+
+export interface NodeConfig {
+  host: string;
+  port: number;
+  /** Where PGlite, the chain journal and deployments live when nothing external is configured. */
+  dataDir: string;
+  chain: {
+    /** A running chain; absent = the embedded chain on chainHost:chainPort. */
+    rpcUrl?: string;
+    host: string;
+    port: number;
+    deploymentsDir: string;
+    /** Keys for a configured chain (the embedded chain uses Hardhat's well-known accounts). */
+    matcherKey?: Hex;
+    meterOracleKey?: Hex;
+    registrarKey?: Hex;
+  };
+  databaseUrl?: string;
+  mqtt: { url?: string; host: string; port: number };
+  markets: MarketConfig[];
+  timeZone: string;
+  api: {
+    corsOrigins: string[];
+    bodyLimit: number;
+    rateLimit: { perIpPerMinute: number; perAddressPerMinute: number };
+    siweDomains: string[];
+    tokenTtlSeconds: number;
+  };
+  settlement: { maxFills: number; maxLatencyMs: number };
+  /** "system": wall time; "chain": the chain's latest block time (tests and simulations move it). */
+  clock: "system" | "chain";
+  /** Hardhat accounts 4.. funded and registered on a fresh embedded chain. */
+  testAccounts: number;
+}
+
+export const defaultMarkets: MarketConfig[] = [
+  { zone: "ZONE-A", mode: "continuous", feedInTariff: 80_000, retailPrice: 350_000, basePrice: 200_000, gateClosureMinutes: 5 },
+  { zone: "ZONE-B", mode: "call", feedInTariff: 80_000, retailPrice: 350_000, basePrice: 200_000, gateClosureMinutes: 5 },
+];
+
+type Env = Record<string, string | undefined>;
+
+function int(env: Env, file: Record<string, unknown>, name: string, fileKey: string, fallback: number, min: number, max: number): number {
+  const raw = env[name] ?? (file[fileKey] === undefined ? undefined : String(file[fileKey]));
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) throw new NodeConfigError(env[name] !== undefined ? name : `config.${fileKey}`, `must be a whole number from ${min} to ${max}`, raw);
+  return value;
+}
+
+function key(env: Env, name: string): Hex | undefined {
+  const value = env[name];
+  if (value === undefined || value === "") return undefined;
+  // A key is a secret: never echo it back.
+  if (!/^0x[0-9a-fA-F]{64}$/.test(value)) throw new NodeConfigError(name, "must be 0x followed by 64 hex digits");
+  return value as Hex;
+}
+
+function url(env: Env, name: string, protocols: string[]): string | undefined {
+  const value = env[name];
+  if (value === undefined || value === "") return undefined;
+  let parsed: URL;
+  try {
+    parsed = new URL(value);
+  } catch {
+    throw new NodeConfigError(name, `must be a URL (${protocols.join(" or ")})`, value);
+  }
+  if (!protocols.includes(parsed.protocol)) throw new NodeConfigError(name, `must use ${protocols.join(" or ")}`, value.replace(/\/\/[^@/]*@/, "//***@"));
+  return value;
+}
+
+export function readConfigFile(env: Env, cwd = process.cwd()): Record<string, unknown> {
+  const path = env.CONFIG_FILE ?? (existsSync(`${cwd}/energy.config.json`) ? `${cwd}/energy.config.json` : undefined);
+  if (!path) return {};
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    throw new NodeConfigError("CONFIG_FILE", `cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, path);
+  }
+  try {
+    const parsed = JSON.parse(text) as unknown;
+    if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) throw new Error("not an object");
+    return parsed as Record<string, unknown>;
+  } catch (err) {
+    throw new NodeConfigError("CONFIG_FILE", `must hold one JSON object (${(err as Error).message})`, path);
+  }
+}
+
+const knownFileKeys = new Set(["markets", "timeZone", "corsOrigins", "bodyLimit", "rateLimitPerIpPerMinute", "rateLimitPerAddressPerMinute", "siweDomains", "tokenTtlSeconds", "settlementMaxFills", "settlementMaxLatencyMs", "testAccounts", "dataDir", "port"]);
+
+export function readNodeConfig(env: Env = process.env, file: Record<string, unknown> = readConfigFile(env)): NodeConfig {
+  for (const k of Object.keys(file)) if (!knownFileKeys.has(k)) throw new NodeConfigError(`config.${k}`, `is not a setting; known: ${[...knownFileKeys].join(", ")}`);
+  const rpcUrl = url(env, "CHAIN_RPC_URL", ["http:", "https:"]);
+  const databaseUrl = url(env, "DATABASE_URL", ["postgres:", "postgresql:"]);
+  const mqttUrl = url(env, "MQTT_URL", ["mqtt:", "mqtts:", "ws:", "wss:"]);
+
+  let markets = defaultMarkets;
+  if (file.markets !== undefined) {
+    if (!Array.isArray(file.markets) || file.markets.length === 0) throw new NodeConfigError("config.markets", "must be a non-empty array of markets");
+    markets = file.markets as MarketConfig[];
+  }
+  markets.forEach((m, i) => {
+    try {
+      toMarket(m, i);
+    } catch (err) {
+      if (err instanceof ValidationError) throw new NodeConfigError(`config.${err.field}`, err.shortMessage.slice(err.field!.length + 2));
+      throw err;
+    }
+  });
+  const timeZone = env.TIME_ZONE ?? (file.timeZone as string | undefined) ?? "Europe/Berlin";
+  try {
+    new Intl.DateTimeFormat("en", { timeZone });
+  } catch {
+    throw new NodeConfigError(env.TIME_ZONE ? "TIME_ZONE" : "config.timeZone", "must be an IANA time zone, e.g. Europe/Berlin", timeZone);
+  }
+  const list = (name: string, fileKey: string, fallback: string[]): string[] => {
+    if (env[name] !== undefined) return env[name]!.split(",").map((s) => s.trim()).filter(Boolean);
+    const v = file[fileKey];
+    if (v === undefined) return fallback;
+    if (!Array.isArray(v) || v.some((x) => typeof x !== "string")) throw new NodeConfigError(`config.${fileKey}`, "must be an array of strings");
+    return v as string[];
+  };
+
+  const config: NodeConfig = {
+    host: env.HOST ?? "127.0.0.1",
+    port: int(env, file, "PORT", "port", 8080, 0, 65_535),
+    dataDir: env.DATA_DIR ?? (file.dataDir as string | undefined) ?? ".data/node",
+    chain: {
+      ...(rpcUrl ? { rpcUrl } : {}),
+      host: env.CHAIN_HOST ?? "127.0.0.1",
+      port: int(env, {}, "CHAIN_PORT", "", 8545, 0, 65_535),
+      deploymentsDir: env.DEPLOYMENTS_DIR ?? "deployments",
+    },
+    ...(databaseUrl ? { databaseUrl } : {}),
+    mqtt: { ...(mqttUrl ? { url: mqttUrl } : {}), host: env.MQTT_HOST ?? "127.0.0.1", port: int(env, {}, "MQTT_PORT", "", 1883, 0, 65_535) },
+    markets,
+    timeZone,
+    api: {
+      corsOrigins: list("CORS_ORIGINS", "corsOrigins", []),
+      bodyLimit: int(env, file, "BODY_LIMIT", "bodyLimit", 65_536, 1_024, 10_485_760),
+      rateLimit: {
+        perIpPerMinute: int(env, file, "RATE_LIMIT_PER_IP", "rateLimitPerIpPerMinute", 6_000, 0, 100_000_000),
+        perAddressPerMinute: int(env, file, "RATE_LIMIT_PER_ADDRESS", "rateLimitPerAddressPerMinute", 1_200, 0, 100_000_000),
+      },
+      siweDomains: list("SIWE_DOMAINS", "siweDomains", []),
+      tokenTtlSeconds: int(env, file, "TOKEN_TTL_SECONDS", "tokenTtlSeconds", 900, 10, 86_400),
+    },
+    settlement: {
+      maxFills: int(env, file, "SETTLEMENT_MAX_FILLS", "settlementMaxFills", 100, 1, 500),
+      maxLatencyMs: int(env, file, "SETTLEMENT_MAX_LATENCY_MS", "settlementMaxLatencyMs", 2_000, 10, 600_000),
+    },
+    testAccounts: int(env, file, "TEST_ACCOUNTS", "testAccounts", 6, 0, 16),
+    clock: "system",
+  };
+  const clockSetting = env.NODE_CLOCK ?? "system";
+  if (clockSetting !== "system" && clockSetting !== "chain") throw new NodeConfigError("NODE_CLOCK", 'must be "system" (wall time) or "chain" (follow the chain\'s block time)', clockSetting);
+  config.clock = clockSetting;
+  if (rpcUrl) {
+    const matcherKey = key(env, "MATCHER_PRIVATE_KEY");
+    const meterOracleKey = key(env, "METER_ORACLE_PRIVATE_KEY");
+    if (!matcherKey) throw new NodeConfigError("MATCHER_PRIVATE_KEY", "is required with CHAIN_RPC_URL: the key of the account holding MATCHER_ROLE (0x + 64 hex digits)");
+    if (!meterOracleKey) throw new NodeConfigError("METER_ORACLE_PRIVATE_KEY", "is required with CHAIN_RPC_URL: the key of the account holding METER_ORACLE_ROLE (0x + 64 hex digits)");
+    config.chain.matcherKey = matcherKey;
+    config.chain.meterOracleKey = meterOracleKey;
+    const registrarKey = key(env, "REGISTRAR_PRIVATE_KEY");
+    if (registrarKey) config.chain.registrarKey = registrarKey;
+  }
+  return config;
+}

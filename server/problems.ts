@@ -1,0 +1,107 @@
+// Errors of the node's API as RFC 9457 problem+json, from one table of stable codes. A 4xx
+// body says what was wrong and names the field; a 5xx body never carries an internal message.
+import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
+import { BaseError, ValidationError } from "../lib/errors.js";
+
+export const problemTable = {
+  invalid_request: { status: 400, title: "Invalid request" },
+  validation_failed: { status: 422, title: "Rule broken" },
+  bad_signature: { status: 422, title: "Bad signature" },
+  price_outside_corridor: { status: 422, title: "Price outside the corridor" },
+  prosumer_not_active: { status: 422, title: "Not an active prosumer" },
+  source_not_registered: { status: 422, title: "Source not registered" },
+  book_closed: { status: 422, title: "Book closed" },
+  order_not_open: { status: 409, title: "Order not open" },
+  duplicate_order: { status: 409, title: "Duplicate order" },
+  unauthorized: { status: 401, title: "Not signed in" },
+  token_expired: { status: 401, title: "Token expired" },
+  login_refused: { status: 401, title: "Login refused" },
+  forbidden: { status: 403, title: "Forbidden" },
+  not_order_maker: { status: 403, title: "Not your order" },
+  operator_only: { status: 403, title: "Operator only" },
+  not_found: { status: 404, title: "Not found" },
+  order_not_found: { status: 404, title: "Order not found" },
+  route_not_found: { status: 404, title: "Not found" },
+  conflict: { status: 409, title: "Conflict" },
+  payload_too_large: { status: 413, title: "Payload too large" },
+  rate_limited: { status: 429, title: "Too many requests" },
+  chain_rejected: { status: 422, title: "Chain rejected the transaction" },
+  unavailable: { status: 503, title: "Service unavailable" },
+  internal_error: { status: 500, title: "Internal error" },
+} as const;
+
+export type ProblemCode = keyof typeof problemTable;
+
+export class ApiError extends BaseError {
+  override name = "ApiError";
+  constructor(readonly problem: ProblemCode, detail: string, options: { field?: string; cause?: unknown; retryable?: boolean } = {}) {
+    super(detail, { code: problem, ...options });
+  }
+}
+
+export const problemSchema = {
+  $id: "problem",
+  type: "object",
+  required: ["type", "title", "status", "code", "detail"],
+  properties: {
+    type: { type: "string" },
+    title: { type: "string" },
+    status: { type: "integer" },
+    code: { type: "string" },
+    detail: { type: "string" },
+    field: { type: "string" },
+  },
+} as const;
+
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  code: string;
+  detail: string;
+  field?: string;
+}
+
+export function problemOf(code: ProblemCode, detail: string, field?: string): Problem {
+  const { status, title } = problemTable[code];
+  return { type: `urn:p2p-energy:problem:${code}`, title, status, code, detail, ...(field ? { field } : {}) };
+}
+
+export function sendProblem(reply: FastifyReply, problem: Problem): FastifyReply {
+  return reply.code(problem.status).type("application/problem+json").send(problem);
+}
+
+/** Problems for the codes a domain error may carry; unknown codes of a ValidationError are 422. */
+function codeOf(error: BaseError): ProblemCode {
+  if (error.code in problemTable) return error.code as ProblemCode;
+  return error instanceof ValidationError ? "validation_failed" : "internal_error";
+}
+
+/** The root error handler: schema failures and coded errors become 4xx problems; anything else a bare 500. */
+export function handleApiError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  if (error.validation && error.validation.length > 0) {
+    const first = error.validation[0]!;
+    const params = first.params as { missingProperty?: string; additionalProperty?: string };
+    const path = first.instancePath.replace(/^\//, "").replace(/\//g, ".");
+    const leaf = params?.missingProperty ?? params?.additionalProperty;
+    const field = [path, leaf].filter(Boolean).join(".");
+    const where = error.validationContext ?? "body";
+    const rule = params?.additionalProperty ? "is not a known field" : (first.message ?? "is invalid");
+    return sendProblem(reply, problemOf("invalid_request", `${where}${field ? `.${field}` : ""} ${rule}`, field || undefined));
+  }
+  if (error.code === "FST_ERR_CTP_BODY_TOO_LARGE") return sendProblem(reply, problemOf("payload_too_large", error.message));
+  if (error.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE" || error.code === "FST_ERR_CTP_EMPTY_JSON_BODY" || (error.statusCode === 400 && !(error instanceof BaseError))) {
+    return sendProblem(reply, problemOf("invalid_request", error.message));
+  }
+  if (error instanceof BaseError) {
+    const code = codeOf(error);
+    const { status } = problemTable[code];
+    if (status >= 500) {
+      request.log.error({ msg: "api: failure", code, err: error.cause ?? error });
+      return sendProblem(reply, problemOf(code, code === "internal_error" ? "the request failed on the server; see its log" : error.shortMessage));
+    }
+    return sendProblem(reply, problemOf(code, error.shortMessage, error.field));
+  }
+  request.log.error({ msg: "api: unexpected error", err: error });
+  return sendProblem(reply, problemOf("internal_error", "the request failed on the server; see its log"));
+}

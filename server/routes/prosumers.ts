@@ -1,0 +1,147 @@
+// Prosumers: an operator registers (verifies) a household on-chain; anyone reads a profile.
+// The node's registrar key sends the transaction; the operator's session only authorises it.
+import type { FastifyInstance } from "fastify";
+import { BaseError as ViemBaseError, ContractFunctionRevertedError, getAddress, type Address } from "viem";
+import { energyMarketAbi, prosumerRegistryAbi, testEuroAbi } from "../../contracts/client/abi.js";
+import { EnergySource, sourceMask, type EnergySourceName } from "../../contracts/client/order.js";
+import { meterIdToBytes32 } from "../../bridge/meterDirectory.js";
+import { requireAccount, requireOperator } from "../auth/authenticate.js";
+import { safeZoneLabel, zoneFromJson } from "../orderJson.js";
+import { ApiError } from "../problems.js";
+
+const problem = { $ref: "problem#" } as const;
+const statuses = ["none", "active", "suspended"] as const;
+const sourceNames = Object.keys(EnergySource).filter((s) => s !== "none") as EnergySourceName[];
+
+const profileSchema = {
+  type: "object",
+  required: ["address", "registered", "status"],
+  properties: {
+    address: { type: "string" },
+    registered: { type: "boolean" },
+    status: { type: "string", enum: statuses },
+    meterId: { type: ["string", "null"] },
+    zone: { type: ["string", "null"] },
+    exportLimitW: { type: "integer" },
+    importLimitW: { type: "integer" },
+    sources: { type: "array", items: { type: "string" } },
+    reputationBps: { type: "integer" },
+    txHash: { type: "string" },
+  },
+} as const;
+
+function meterLabel(meterId: `0x${string}`): string | null {
+  if (/^0x0{64}$/.test(meterId)) return null;
+  return safeZoneLabel(meterId);
+}
+
+export async function prosumerRoutes(app: FastifyInstance): Promise<void> {
+  const { chain } = app.node;
+
+  async function profile(address: Address) {
+    const [p, reputationBps] = await Promise.all([
+      chain.publicClient.readContract({ address: chain.contracts.ProsumerRegistry, abi: prosumerRegistryAbi, functionName: "getProsumer", args: [address] }),
+      chain.publicClient.readContract({ address: chain.contracts.EnergyMarket, abi: energyMarketAbi, functionName: "sellerReputationBps", args: [address] }),
+    ]);
+    const registered = p.status !== 0;
+    return {
+      address, registered, status: statuses[p.status] ?? "none",
+      meterId: registered ? meterLabel(p.meterId) : null, zone: registered ? safeZoneLabel(p.zone) : null,
+      exportLimitW: Number(p.exportLimitW), importLimitW: Number(p.importLimitW),
+      sources: sourceNames.filter((s) => (p.sources & (1 << EnergySource[s])) !== 0), reputationBps: Number(reputationBps),
+    };
+  }
+
+  app.post<{ Body: { address: string; meterId: string; zone: string; exportLimitW: number; importLimitW: number; sources: EnergySourceName[] } }>("/v1/prosumers", {
+    preHandler: requireOperator,
+    schema: {
+      tags: ["prosumers"],
+      summary: "Register a verified prosumer on-chain (operator only)",
+      security: [{ bearer: [] }],
+      body: {
+        type: "object",
+        additionalProperties: false,
+        required: ["address", "meterId", "zone"],
+        properties: {
+          address: { type: "string", pattern: "^0x[0-9a-fA-F]{40}$" },
+          meterId: { type: "string", minLength: 1, maxLength: 31, description: "the smart meter's id as it publishes on MQTT" },
+          zone: { type: "string", minLength: 1, maxLength: 66 },
+          exportLimitW: { type: "integer", minimum: 0, default: 10000 },
+          importLimitW: { type: "integer", minimum: 0, default: 20000 },
+          sources: { type: "array", uniqueItems: true, items: { type: "string", enum: sourceNames }, default: [] },
+        },
+      },
+      response: { 201: profileSchema, 400: problem, 401: problem, 403: problem, 409: problem, 422: problem, 503: problem },
+    },
+  }, async (request, reply) => {
+    if (!chain.registrar) throw new ApiError("unavailable", "this node has no registrar key (REGISTRAR_PRIVATE_KEY) to register prosumers with");
+    const b = request.body;
+    const account = getAddress(b.address);
+    const zone = zoneFromJson(b.zone, "zone");
+    if (!app.node.engine.state.market(zone)) throw new ApiError("validation_failed", `no market for zone ${b.zone}; known: ${app.node.engine.markets.map((m) => m.zone).join(", ")}`, { field: "zone" });
+    const meterId = meterIdToBytes32(b.meterId);
+    if (!meterId) throw new ApiError("invalid_request", "must be at most 31 bytes", { field: "meterId" });
+    const args = [account, meterId, zone, BigInt(b.exportLimitW), BigInt(b.importLimitW), sourceMask(b.sources)] as const;
+    let hash;
+    try {
+      const { request: tx } = await chain.publicClient.simulateContract({ account: chain.registrar.account, address: chain.contracts.ProsumerRegistry, abi: prosumerRegistryAbi, functionName: "registerProsumer", args });
+      hash = await chain.registrar.writeContract(tx as never);
+    } catch (err) {
+      throw chainRejection(err);
+    }
+    const receipt = await chain.publicClient.waitForTransactionReceipt({ hash });
+    if (receipt.status !== "success") throw new ApiError("chain_rejected", `registerProsumer reverted in ${hash}`);
+    return reply.code(201).send({ ...(await profile(account)), txHash: hash });
+  });
+
+  app.get<{ Params: { address: string } }>("/v1/prosumers/:address", {
+    schema: {
+      tags: ["prosumers"],
+      summary: "A prosumer's registry entry and seller reputation, read from the chain",
+      params: { type: "object", required: ["address"], properties: { address: { type: "string", pattern: "^0x[0-9a-fA-F]{40}$" } } },
+      response: { 200: profileSchema, 400: problem, 404: problem },
+    },
+  }, async (request) => {
+    const p = await profile(getAddress(request.params.address));
+    if (!p.registered) throw new ApiError("not_found", `${p.address} is not a registered prosumer`, { field: "address" });
+    return p;
+  });
+
+  app.post<{ Body: { amount: number } }>("/v1/faucet", {
+    preHandler: requireAccount,
+    schema: {
+      tags: ["prosumers"],
+      summary: "Local chain only: tEUR (and gas money) for the signed-in wallet",
+      security: [{ bearer: [] }],
+      body: { type: "object", additionalProperties: false, properties: { amount: { type: "integer", minimum: 1, maximum: 10000, default: 1000, description: "whole tEUR" } } },
+      response: { 200: { type: "object", properties: { address: { type: "string" }, amount: { type: "string" }, txHash: { type: "string" } } }, 401: problem, 403: problem, 503: problem },
+    },
+  }, async (request) => {
+    if (!chain.local || !chain.faucet) throw new ApiError("forbidden", "the faucet exists on the embedded local chain only");
+    const to = request.account!.address;
+    const amount = BigInt(request.body?.amount ?? 1000) * 10n ** BigInt(chain.token.decimals);
+    const balance = await chain.publicClient.getBalance({ address: to });
+    if (balance < 10n ** 17n) {
+      const gas = await chain.faucet.sendTransaction({ to, value: 10n ** 18n } as never);
+      await chain.publicClient.waitForTransactionReceipt({ hash: gas });
+    }
+    const hash = await chain.faucet.writeContract({ address: chain.contracts.PaymentToken, abi: testEuroAbi, functionName: "faucet", args: [to, amount] } as never);
+    await chain.publicClient.waitForTransactionReceipt({ hash });
+    return { address: to, amount: amount.toString(), txHash: hash };
+  });
+}
+
+/** A revert with its custom error's name and values, as a 409/422 problem. */
+export function chainRejection(err: unknown): ApiError {
+  if (err instanceof ViemBaseError) {
+    const revert = err.walk((e) => e instanceof ContractFunctionRevertedError) as ContractFunctionRevertedError | null;
+    const name = revert?.data?.errorName;
+    if (name) {
+      const detail = `the contract refused: ${name}(${(revert.data?.args ?? []).map(String).join(", ")})`;
+      return new ApiError(name.includes("Already") ? "conflict" : "chain_rejected", detail, { cause: err });
+    }
+    return new ApiError("unavailable", `the chain did not take the transaction: ${err.shortMessage}`, { cause: err, retryable: true });
+  }
+  return new ApiError("internal_error", "sending the transaction failed", { cause: err });
+}
+

@@ -1,0 +1,370 @@
+// The whole platform in one process: chain (embedded or CHAIN_RPC_URL), contracts (deployed
+// once, reused on restart), database (PGlite in the data folder or DATABASE_URL), matching
+// engine and settler, indexer, meter bridge with its broker (embedded Aedes or MQTT_URL), and
+// the HTTP/WebSocket API. close() takes them down in the order that loses nothing: stop taking
+// requests, let the engine's writes and the settler's batches finish, then the rest.
+import { mkdir } from "node:fs/promises";
+import path from "node:path";
+import type { FastifyInstance, FastifyPluginAsync } from "fastify";
+import {
+  createPublicClient, createWalletClient, custom, defineChain, erc20Abi, getAddress, http, type Account, type Address, type Chain,
+  type EIP1193Provider, type Hex, type PublicClient, type Transport, type WalletClient,
+} from "viem";
+import { mnemonicToAccount, privateKeyToAccount } from "viem/accounts";
+import { energyMarketAbi, prosumerRegistryAbi, testEuroAbi } from "../contracts/client/abi.js";
+import { deployPlatform, readDeployment, roleIds, writeDeployment, type Deployment } from "../contracts/client/deploy.js";
+import { marketDomain, sourceMask } from "../contracts/client/order.js";
+import { readBridgeConfig } from "../bridge/config.js";
+import { migrateBridgeDatabase, type BridgeDatabase } from "../bridge/database.js";
+import { startEmbeddedBroker, type EmbeddedBroker } from "../bridge/embeddedBroker.js";
+import { meterIdToBytes32 } from "../bridge/meterDirectory.js";
+import { startBridge, type Bridge } from "../bridge/startBridge.js";
+import { createChainDirectory } from "../engine/chainDirectory.js";
+import { createEngine, type Engine } from "../engine/createEngine.js";
+import { zoneToHex } from "../engine/markets.js";
+import { createSettler } from "../engine/settlement/createSettler.js";
+import type { EngineDatabase } from "../engine/store/engineStore.js";
+import { runIndexer } from "../indexer/runIndexer.js";
+import { migrateIndexerDatabase } from "../indexer/store/migrate.js";
+import type { IndexerDatabase } from "../indexer/store/schema.js";
+import { createChainRpc } from "../indexer/sync/rpc.js";
+import { openDatabase, redact, type OpenedDatabase } from "../lib/database.js";
+import { createLogger, type Logger } from "../lib/logger.js";
+import { startLocalChain, type LocalChain } from "../scripts/localChain.js";
+import { buildApp } from "./app.js";
+import { createSessions } from "./auth/sessions.js";
+import type { NodeConfig } from "./config.js";
+import { NodeConfigError } from "./config.js";
+import type { ChainInfo, NodeServices } from "./context.js";
+import { wireRealtime } from "./realtime/wireRealtime.js";
+import { createHub, type Hub } from "./realtime/hub.js";
+
+/** Hardhat's well-known development mnemonic: the embedded chain's accounts. */
+const HARDHAT_MNEMONIC = "test test test test test test test test test test test junk";
+const FAUCET_PER_ACCOUNT = 1_000n * 1_000_000n;
+
+export interface TestAccount {
+  address: Address;
+  privateKey: Hex;
+  meterId: string;
+  zone: string;
+}
+
+export interface StartNodeOptions {
+  config: NodeConfig;
+  logger?: Logger;
+  /** Unix milliseconds; a simulation passes its own. */
+  clock?: () => number;
+  /** More API route plugins (they see app.node). */
+  plugins?: FastifyPluginAsync[];
+  /** Seconds between the engine's clock ticks (gate closures, expiries). */
+  advanceEverySeconds?: number;
+  /** Indexer poll interval. */
+  indexerPollMs?: number;
+}
+
+export interface RunningNode {
+  url: string;
+  rpcUrl: string;
+  mqttUrl: string;
+  chainId: number;
+  deployment: Deployment;
+  /** True when the contracts were deployed by this start (not reused). */
+  freshDeployment: boolean;
+  chainReplayed: number;
+  database: string;
+  testAccounts: TestAccount[];
+  /** Key of an operator account (embedded chain only). */
+  operatorKey?: Hex;
+  services: NodeServices;
+  app: FastifyInstance;
+  engine: Engine;
+  bridge: Bridge;
+  hub: Hub;
+  broker?: EmbeddedBroker;
+  /** Resolves when the indexer has indexed up to at least `block`. */
+  indexedBlock(): Promise<bigint>;
+  close(): Promise<void>;
+}
+
+function hardhatKey(index: number): Hex {
+  const key = mnemonicToAccount(HARDHAT_MNEMONIC, { addressIndex: index }).getHdKey().privateKey!;
+  return `0x${Buffer.from(key).toString("hex")}` as Hex;
+}
+
+export async function startNode(options: StartNodeOptions): Promise<RunningNode> {
+  const { config } = options;
+  const logger = options.logger ?? createLogger("node");
+  let clock = options.clock ?? Date.now;
+  const nowSeconds = () => Math.floor(clock() / 1000);
+  const closers: (() => Promise<unknown>)[] = [];
+  const closeAll = async () => {
+    for (const close of closers.reverse()) {
+      try {
+        await close();
+      } catch (err) {
+        logger.error({ msg: "close failed", err: (err as Error).message });
+      }
+    }
+  };
+
+  try {
+    // ---- chain
+    let local: LocalChain | undefined;
+    let transport: Transport;
+    let rpcUrl: string;
+    if (config.chain.rpcUrl) {
+      rpcUrl = config.chain.rpcUrl;
+      transport = http(rpcUrl, { batch: { batchSize: 100, wait: 0 }, retryCount: 2, timeout: 15_000 });
+    } else {
+      await mkdir(config.dataDir, { recursive: true });
+      local = await startLocalChain({ host: config.chain.host, port: config.chain.port, dataDir: path.join(config.dataDir, "chain") });
+      closers.push(() => local!.close());
+      rpcUrl = local.url;
+      transport = custom(local.provider as EIP1193Provider);
+    }
+    const probe = createPublicClient({ transport });
+    let chainId: number;
+    try {
+      chainId = await probe.getChainId();
+    } catch (err) {
+      throw new NodeConfigError("CHAIN_RPC_URL", `is not answering JSON-RPC (${(err as Error).message.split("\n")[0]})`, rpcUrl);
+    }
+    const chain: Chain = defineChain({ id: chainId, name: local ? "Embedded chain" : "Configured chain", nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 }, rpcUrls: { default: { http: [rpcUrl] } } });
+    const publicClient = createPublicClient({ chain, transport, pollingInterval: local ? 50 : 1_000 }) as PublicClient;
+    if (!options.clock && config.clock === "chain") {
+      const follow = await followChainClock(publicClient);
+      closers.push(async () => follow.stop());
+      clock = follow.now;
+    }
+    const wallet = (key: Hex) => createWalletClient({ chain, transport, account: privateKeyToAccount(key) }) as WalletClient<Transport, Chain, Account>;
+
+    const keys = local
+      ? { admin: hardhatKey(0), matcher: hardhatKey(1), meterOracle: hardhatKey(2), arbiter: hardhatKey(3) }
+      : { matcher: config.chain.matcherKey!, meterOracle: config.chain.meterOracleKey!, admin: config.chain.registrarKey, arbiter: undefined };
+
+    // ---- contracts: reuse the recorded deployment when its code is on this chain
+    let deployment = await readDeployment(config.chain.deploymentsDir, chainId);
+    let freshDeployment = false;
+    if (deployment) {
+      const code = await publicClient.getCode({ address: deployment.contracts.EnergyMarket });
+      if (!code || code === "0x") {
+        if (!local) throw new NodeConfigError("DEPLOYMENTS_DIR", `${config.chain.deploymentsDir}/${chainId}.json names a market with no code on this chain; deploy again (npm run deploy)`, config.chain.deploymentsDir);
+        deployment = undefined;
+      }
+    }
+    if (!deployment) {
+      if (!local) throw new NodeConfigError("DEPLOYMENTS_DIR", `holds no ${chainId}.json for the chain at CHAIN_RPC_URL: deploy first (npm run deploy)`, config.chain.deploymentsDir);
+      const address = (k: Hex) => privateKeyToAccount(k).address;
+      const admin = address(keys.admin!);
+      deployment = await deployPlatform(wallet(keys.admin!) as never, publicClient as never, {
+        roles: { admin, registrar: admin, pauser: admin, matcher: address(keys.matcher), meterOracle: address(keys.meterOracle), arbiter: address(keys.arbiter!) },
+        maxNetworkFeePerKWh: 1_000_000n,
+      });
+      await writeDeployment(config.chain.deploymentsDir, deployment);
+      freshDeployment = true;
+    }
+    const contracts = { EnergyMarket: getAddress(deployment.contracts.EnergyMarket), ProsumerRegistry: getAddress(deployment.contracts.ProsumerRegistry), PaymentToken: getAddress(deployment.contracts.PaymentToken) };
+    const [symbol, decimals] = await Promise.all([
+      publicClient.readContract({ address: contracts.PaymentToken, abi: erc20Abi, functionName: "symbol" }),
+      publicClient.readContract({ address: contracts.PaymentToken, abi: erc20Abi, functionName: "decimals" }),
+    ]);
+
+    // ---- test accounts on the embedded chain: funded and registered once
+    const testAccounts: TestAccount[] = [];
+    if (local) {
+      for (let i = 0; i < config.testAccounts; i++) {
+        const privateKey = hardhatKey(4 + i);
+        testAccounts.push({ address: privateKeyToAccount(privateKey).address, privateKey, meterId: `meter-${4 + i}`, zone: config.markets[i % config.markets.length]!.zone });
+      }
+      if (freshDeployment) await fundTestAccounts(publicClient, wallet(keys.admin!), contracts, testAccounts);
+    }
+
+    // ---- database: one for every part (tables are prefixed per part)
+    let database: OpenedDatabase<EngineDatabase & IndexerDatabase & BridgeDatabase>;
+    if (config.databaseUrl) database = await openDatabase({ url: config.databaseUrl });
+    else {
+      await mkdir(path.join(config.dataDir, "pglite"), { recursive: true });
+      database = await openDatabase({ dataDir: path.join(config.dataDir, "pglite") });
+    }
+    closers.push(() => database.close());
+    const db = database.db;
+    await migrateIndexerDatabase(db as never);
+    await migrateBridgeDatabase(db as never);
+
+    // ---- engine and settler
+    const domain = marketDomain(chainId, contracts.EnergyMarket);
+    const engine = await createEngine({
+      db: db as never, markets: config.markets, domain, timeZone: config.timeZone,
+      directory: createChainDirectory(publicClient, { registry: contracts.ProsumerRegistry, market: contracts.EnergyMarket }),
+    });
+    const settler = createSettler({
+      engine, db: db as never, publicClient, walletClient: wallet(keys.matcher), market: contracts.EnergyMarket,
+      maxFills: config.settlement.maxFills, maxLatencyMs: config.settlement.maxLatencyMs, now: nowSeconds, logger,
+    });
+    settler.start();
+    closers.push(async () => {
+      await engine.idle();
+      await settler.stop();
+    });
+    const advanceEvery = (options.advanceEverySeconds ?? 1) * 1000;
+    let advancing: Promise<void> | undefined;
+    const advanceTimer = setInterval(() => {
+      if (advancing || !engineNeedsAdvance(engine, nowSeconds())) return;
+      advancing = engine.advance(nowSeconds()).catch((err: unknown) => logger.error({ msg: "engine advance failed", err: (err as Error).message })).finally(() => (advancing = undefined));
+    }, advanceEvery);
+    closers.push(async () => {
+      clearInterval(advanceTimer);
+      await advancing;
+    });
+
+    // ---- indexer
+    const indexerAbort = new AbortController();
+    const indexerRpc = createChainRpc({ url: rpcUrl, logger, signal: indexerAbort.signal, batchSize: 100 });
+    let indexedHead = 0n;
+    const indexerWaiters = new Set<() => void>();
+    const indexerRun = runIndexer({
+      db: db as never, rpc: indexerRpc, chainId, contracts: { EnergyMarket: contracts.EnergyMarket, ProsumerRegistry: contracts.ProsumerRegistry },
+      startBlock: BigInt(deployment.blockNumber), finalityDepth: local ? 0 : 12, pollIntervalMs: options.indexerPollMs ?? (local ? 250 : 2_000),
+      logRange: { initial: 2_000, max: 10_000 }, mode: "follow", logger, signal: indexerAbort.signal,
+      onCommit: (commit) => {
+        if (commit.toBlock > indexedHead) indexedHead = commit.toBlock;
+        for (const wake of indexerWaiters) wake();
+      },
+    }).catch((err: unknown) => {
+      if (!indexerAbort.signal.aborted) logger.error({ msg: "indexer stopped", err: (err as Error).message });
+    });
+    closers.push(async () => {
+      indexerAbort.abort(new Error("node stopping"));
+      await indexerRun;
+    });
+
+    // ---- meter bridge and its broker
+    const bridgeDefaults = readBridgeConfig({ METER_ORACLE_PRIVATE_KEY: keys.meterOracle });
+    let broker: EmbeddedBroker | undefined;
+    let mqttUrl = config.mqtt.url;
+    if (!mqttUrl) {
+      broker = await startEmbeddedBroker({ host: config.mqtt.host, port: config.mqtt.port });
+      closers.push(() => broker!.close());
+      mqttUrl = broker.url;
+    }
+    const bridge = await startBridge({
+      settings: bridgeDefaults, mqttUrl, db: db as never, client: publicClient, oracle: privateKeyToAccount(keys.meterOracle), market: contracts.EnergyMarket,
+      registry: contracts.ProsumerRegistry, startBlock: BigInt(deployment.blockNumber), chainId, logger, clock,
+    });
+    closers.push(() => bridge.close());
+    await bridge.ready;
+
+    // ---- API
+    const chainInfo: ChainInfo = {
+      chainId, rpcUrl, local: Boolean(local), contracts, token: { symbol, decimals }, domain, publicClient,
+      ...(keys.admin ? { registrar: wallet(keys.admin) } : {}),
+      ...(local && keys.admin ? { faucet: wallet(keys.admin) } : {}),
+    };
+    const sessions = createSessions({ tokenTtlSeconds: config.api.tokenTtlSeconds, nonceTtlSeconds: 600, clock });
+    const services: NodeServices = {
+      chain: chainInfo, engine, sessions, clock, logger, bridge,
+      indexer: { db: db as never, rpc: createChainRpc({ url: rpcUrl, timeoutMs: 5_000, maxRetries: 1 }), chainId, contracts: { EnergyMarket: contracts.EnergyMarket, ProsumerRegistry: contracts.ProsumerRegistry }, tokenDecimals: decimals, co2MicroKgPerKWh: 385_000n },
+    };
+    const hub = createHub();
+    services.hub = hub;
+    const unwire = wireRealtime({ hub, engine, bridge });
+    closers.push(async () => unwire());
+    const app = await buildApp({
+      services, settings: config.api, hub, plugins: options.plugins ?? [],
+      health: {
+        probes: {
+          chain: async () => ({ ok: true, detail: `block ${await publicClient.getBlockNumber()}` }),
+          database: async () => {
+            await db.selectFrom("engine_ops").select((eb) => eb.fn.countAll().as("n")).executeTakeFirst();
+            return { ok: true, detail: database.kind };
+          },
+          indexer: async () => ({ ok: !indexerAbort.signal.aborted, detail: `indexed to block ${indexedHead}` }),
+          mqtt: async () => ({ ok: bridge.metrics().mqttConnects > bridge.metrics().mqttDisconnects, detail: mqttUrl!.replace(/\/\/[^@/]*@/, "//***@") }),
+        },
+        gauges: () => {
+          let open = 0;
+          for (const b of engine.state.books.values()) if (b.status === "open") open++;
+          const m = bridge.metrics() as unknown as Record<string, number>;
+          const gauges: Record<string, number> = {
+            engine_orders: engine.state.orders.size, engine_fills: engine.state.fills.length, engine_open_books: open, engine_last_seq: engine.state.lastSeq,
+            indexer_head_block: Number(indexedHead), ws_sockets: hub.stats().sockets, ws_messages_published: hub.stats().published,
+          };
+          for (const [k, v] of Object.entries(m)) if (typeof v === "number") gauges[`bridge_${k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}`] = v;
+          return gauges;
+        },
+      },
+    });
+    closers.push(() => app.close());
+    const url = await app.listen({ host: config.host, port: config.port });
+
+    return {
+      url, rpcUrl, mqttUrl, chainId, deployment, freshDeployment, chainReplayed: local?.replayed ?? 0,
+      database: database.kind === "postgres" ? redact(config.databaseUrl!) : `PGlite in ${path.join(config.dataDir, "pglite")}`,
+      testAccounts, ...(local ? { operatorKey: keys.admin! } : {}), services, app, engine, bridge, hub, ...(broker ? { broker } : {}),
+      async indexedBlock() {
+        const target = await publicClient.getBlockNumber();
+        while (indexedHead < target) {
+          await new Promise<void>((resolve) => {
+            const wake = () => {
+              indexerWaiters.delete(wake);
+              resolve();
+            };
+            indexerWaiters.add(wake);
+            setTimeout(wake, 200).unref();
+          });
+        }
+        return indexedHead;
+      },
+      close: closeAll,
+    };
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+}
+
+/**
+ * A clock that follows the chain's block time (NODE_CLOCK=chain): the latest block's timestamp
+ * plus the wall time since it was seen. Moving the chain's time (evm_increaseTime, a simulated
+ * day) moves the engine's gate closures and the bridge's delivery windows with it.
+ */
+async function followChainClock(client: PublicClient) {
+  let base = 0;
+  let seenAt = 0;
+  const read = async () => {
+    const block = await client.getBlock({ blockTag: "latest" });
+    const ts = Number(block.timestamp) * 1000;
+    // Never step backwards: block time only moves forward, and so must the node's clock.
+    if (ts > base + (Date.now() - seenAt)) {
+      base = ts;
+      seenAt = Date.now();
+    }
+  };
+  await read();
+  const timer = setInterval(() => void read().catch(() => undefined), 200);
+  return { now: () => base + (Date.now() - seenAt), stop: () => clearInterval(timer) };
+}
+
+/** Something for advance() to do: a book past its gate closure, or an order past its expiry. */
+function engineNeedsAdvance(engine: Engine, now: number): boolean {
+  for (const rec of engine.state.books.values()) if (rec.status === "open" && now >= rec.closesAt) return true;
+  return false;
+}
+
+async function fundTestAccounts(client: PublicClient, admin: WalletClient<Transport, Chain, Account>, contracts: { PaymentToken: Address; ProsumerRegistry: Address }, accounts: TestAccount[]) {
+  const hashes: Hex[] = [];
+  for (const a of accounts) {
+    hashes.push(await admin.writeContract({ address: contracts.PaymentToken, abi: testEuroAbi, functionName: "faucet", args: [a.address, FAUCET_PER_ACCOUNT] } as never));
+    hashes.push(await admin.writeContract({
+      address: contracts.ProsumerRegistry, abi: prosumerRegistryAbi, functionName: "registerProsumer",
+      args: [a.address, meterIdToBytes32(a.meterId)!, zoneToHex(a.zone), 10_000n, 20_000n, sourceMask(["solar", "storage"])],
+    } as never));
+  }
+  for (const hash of hashes) {
+    const receipt = await client.waitForTransactionReceipt({ hash });
+    if (receipt.status !== "success") throw new Error(`setting up test accounts failed in ${hash}`);
+  }
+}
+
+export { roleIds, energyMarketAbi };
