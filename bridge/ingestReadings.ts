@@ -3,9 +3,11 @@
 // group commit; the message's PUBACK waits for that commit (see connectMqtt), so a reading the
 // broker considers delivered is on disk. Bad messages become dead letters in the same commit
 // and on the dead-letter topic. Nothing here throws at the caller: a bad message never stops
-// the next one.
+// the next one. Readings sent over REST take this same path (submit), only their caller waits
+// for the verdict instead of a PUBACK.
 import { createHash } from "node:crypto";
 import { sql, type Kysely } from "kysely";
+import { BaseError } from "../lib/errors.js";
 import type { Logger } from "../lib/logger.js";
 import type { BridgeDatabase } from "./database.js";
 import { ReadingRejectedError, type RejectReason } from "./errors.js";
@@ -38,6 +40,8 @@ export interface IngestDependencies {
   onCommitted?: (summary: CommitSummary) => void;
   /** A group commit failed and will be retried; its messages stay unacknowledged meanwhile. */
   onCommitFailed?: (error: Error) => void;
+  /** The readings a group commit stored (not duplicates, not dead letters), after the commit. */
+  onReadings?: (readings: CommittedReading[]) => void;
   /** Rows per group commit and the longest a row waits for one. */
   maxBatchRows?: number;
   maxBatchDelayMs?: number;
@@ -50,12 +54,36 @@ export interface CommitSummary {
   deadLetters: { reason: RejectReason; topic: string }[];
 }
 
+/** What became of one submitted reading, known once its group commit is done. */
+export type ReadingVerdict =
+  | { accepted: true; duplicate: boolean }
+  | { accepted: false; reason: RejectReason; field: string; rule: string };
+
+/** A stored reading as the listeners of onReadings see it. */
+export interface CommittedReading {
+  meterId: string;
+  metric: "export" | "import" | "interval";
+  kind: "counter" | "power" | "interval";
+  /** Unix milliseconds; for interval readings the interval's start. */
+  atMs: number;
+  /** Wh for counters, W for power, null for interval readings. */
+  value: number | null;
+  exportWh: number | null;
+  importWh: number | null;
+}
+
 export interface ReadingIngest {
   /**
    * Handles one message. Returns at once when the meter is known (or after one registry
    * lookup), with `committed`: settles once the message's outcome is in the database.
    */
   handleMessage(topic: string, payload: Uint8Array): HandleOutcome | Promise<HandleOutcome>;
+  /**
+   * The same path for a message that did not come over MQTT (the REST intake): resolves once
+   * the reading is committed or dead-lettered, with the verdict. Throws only when the ingest
+   * is closing or the commit was abandoned for shutdown (code "unavailable").
+   */
+  submit(topic: string, payload: Uint8Array): Promise<ReadingVerdict>;
   /** Settles once everything handled so far is committed (at once when nothing is pending). */
   nextCommit(): Promise<void>;
   /** Commits everything handled so far. */
@@ -76,9 +104,15 @@ interface SeriesEntry {
   hash: string;
 }
 
+/** Where a submitted message's verdict is written; only submit() passes one. */
+interface VerdictSlot {
+  value?: ReadingVerdict;
+}
+
 interface ReadingRow {
   /** The MQTT topic, for a dead letter should the row turn out to conflict; not stored. */
   topic: string;
+  verdict: VerdictSlot | undefined;
   meter_id: string;
   metric: string;
   kind: string;
@@ -174,13 +208,14 @@ export function createReadingIngest(deps: IngestDependencies): ReadingIngest {
     // broker keeps the un-acknowledged messages meanwhile.
     for (let attempt = 0; ; attempt++) {
       try {
-        const summary = await writeBatch(batch);
+        const { summary, stored } = await writeBatch(batch);
         batch.resolve();
         for (const dl of summary.deadLetters) metrics.deadLettered[dl.reason] = (metrics.deadLettered[dl.reason] ?? 0) + 1;
         metrics.accepted += summary.accepted;
         metrics.duplicates += summary.duplicates;
         metrics.late += summary.late;
         deps.onCommitted?.(summary);
+        if (stored.length > 0) deps.onReadings?.(stored);
         return;
       } catch (err) {
         if (closing) {
@@ -195,8 +230,9 @@ export function createReadingIngest(deps: IngestDependencies): ReadingIngest {
     }
   }
 
-  async function writeBatch(batch: Batch): Promise<CommitSummary> {
+  async function writeBatch(batch: Batch): Promise<{ summary: CommitSummary; stored: CommittedReading[] }> {
     const conflicts: DeadLetterRow[] = [];
+    const stored: CommittedReading[] = [];
     let accepted = 0;
     let late = 0;
     let dbDuplicates = 0;
@@ -219,6 +255,12 @@ export function createReadingIngest(deps: IngestDependencies): ReadingIngest {
           if (insertedKeys.has(`${x.meter_id}\u0000${x.metric}\u0000${x.reading_at}`)) {
             accepted++;
             if (x.late) late++;
+            if (deps.onReadings) {
+              stored.push({
+                meterId: x.meter_id, metric: x.metric as CommittedReading["metric"], kind: x.kind as CommittedReading["kind"], atMs: x.reading_at,
+                value: x.value, exportWh: x.export_wh, importWh: x.import_wh,
+              });
+            }
           }
         }
         if (existing.length > 0) {
@@ -233,9 +275,12 @@ export function createReadingIngest(deps: IngestDependencies): ReadingIngest {
           for (const x of existing) {
             if (hashes.get(`${x.meter_id}\u0000${x.metric}\u0000${x.reading_at}`) === x.payload_hash) {
               dbDuplicates++;
+              if (x.verdict) x.verdict.value = { accepted: true, duplicate: true };
             } else {
               forgetSeriesEntry(x);
-              conflicts.push(deadLetter(x.topic, new ReadingRejectedError({ reason: "conflicting_duplicate", field: "payload", rule: "differs from the reading already stored for this meter, metric and time" }), Buffer.from(x.payload), x.received_at));
+              const err = new ReadingRejectedError({ reason: "conflicting_duplicate", field: "payload", rule: "differs from the reading already stored for this meter, metric and time" });
+              if (x.verdict) x.verdict.value = rejection(err);
+              conflicts.push(deadLetter(x.topic, err, Buffer.from(x.payload), x.received_at));
             }
           }
         }
@@ -258,7 +303,7 @@ export function createReadingIngest(deps: IngestDependencies): ReadingIngest {
         }),
       );
     }
-    return { accepted, duplicates: batch.duplicates + dbDuplicates, late, deadLetters: deadLetters.map((d) => ({ reason: d.reason, topic: d.topic })) };
+    return { summary: { accepted, duplicates: batch.duplicates + dbDuplicates, late, deadLetters: deadLetters.map((d) => ({ reason: d.reason, topic: d.topic })) }, stored };
   }
 
   function forgetSeriesEntry(row: ReadingRow) {
@@ -357,7 +402,7 @@ export function createReadingIngest(deps: IngestDependencies): ReadingIngest {
     while (flushing && open.rows.length + open.deadLetters.length >= highWater) await flushing;
   }
 
-  function settle(topic: DeviceTopic, topicName: string, payload: Uint8Array, nowMs: number, meter: MeterInfo | undefined, reading: MeterReading): HandleOutcome {
+  function settle(topic: DeviceTopic, topicName: string, payload: Uint8Array, nowMs: number, meter: MeterInfo | undefined, reading: MeterReading, slot?: VerdictSlot): HandleOutcome {
     const batch = open;
     try {
       if (!meter) throw new ReadingRejectedError({ reason: "unknown_meter", field: "topic.deviceId", rule: `meter "${topic.deviceId}" is not in the prosumer registry` });
@@ -365,7 +410,9 @@ export function createReadingIngest(deps: IngestDependencies): ReadingIngest {
       const { duplicate } = checkHistory(reading, meter, hash);
       if (duplicate) {
         batch.duplicates++;
+        if (slot) slot.value = { accepted: true, duplicate: true };
       } else {
+        if (slot) slot.value = { accepted: true, duplicate: false };
         remember(reading, hash);
         batch.rows.push({
           meter_id: reading.meterId, metric: reading.metric, kind: reading.kind, reading_at: reading.atMs,
@@ -373,25 +420,27 @@ export function createReadingIngest(deps: IngestDependencies): ReadingIngest {
           export_wh: reading.kind === "interval" ? reading.exportWh : null,
           import_wh: reading.kind === "interval" ? reading.importWh : null,
           payload_hash: hash, payload: Buffer.from(payload).toString("utf8"), received_at: nowMs, late: isLate(reading, nowMs),
-          topic: topicName,
+          topic: topicName, verdict: slot,
         });
       }
     } catch (err) {
       if (!(err instanceof ReadingRejectedError)) throw err;
+      if (slot) slot.value = rejection(err);
       batch.deadLetters.push(deadLetter(topicName, err, payload, nowMs));
     }
     schedule();
     return { committed: batch.committed };
   }
 
-  function rejected(topicName: string, err: ReadingRejectedError, payload: Uint8Array, nowMs: number): HandleOutcome {
+  function rejected(topicName: string, err: ReadingRejectedError, payload: Uint8Array, nowMs: number, slot?: VerdictSlot): HandleOutcome {
     const batch = open;
+    if (slot) slot.value = rejection(err);
     batch.deadLetters.push(deadLetter(topicName, err, payload, nowMs));
     schedule();
     return { committed: batch.committed };
   }
 
-  function handleMessage(topicName: string, payload: Uint8Array): HandleOutcome | Promise<HandleOutcome> {
+  function handleMessage(topicName: string, payload: Uint8Array, slot?: VerdictSlot): HandleOutcome | Promise<HandleOutcome> {
     // After close nothing is stored: such a message is never acknowledged, so the broker keeps
     // it for the session and hands it to the next run.
     if (closed) return { committed: new Promise<void>(() => {}) };
@@ -399,18 +448,18 @@ export function createReadingIngest(deps: IngestDependencies): ReadingIngest {
     const nowMs = clock();
     const topic = parseDeviceTopic(rules.topicRoot, topicName);
     if (!topic) {
-      return rejected(topicName, new ReadingRejectedError({ reason: "schema_invalid", field: "topic", rule: `must be ${rules.topicRoot}/{region}/{deviceType}/{deviceId}/{metric}` }), payload, nowMs);
+      return rejected(topicName, new ReadingRejectedError({ reason: "schema_invalid", field: "topic", rule: `must be ${rules.topicRoot}/{region}/{deviceType}/{deviceId}/{metric}` }), payload, nowMs, slot);
     }
     let reading: MeterReading;
     try {
       reading = parseReading(topic, payload, { ...rules, nowMs });
     } catch (err) {
       if (!(err instanceof ReadingRejectedError)) throw err;
-      return rejected(topicName, err, payload, nowMs);
+      return rejected(topicName, err, payload, nowMs, slot);
     }
     const known = directory.byMeterId(topic.deviceId);
     const overloaded = open.rows.length + open.deadLetters.length >= highWater;
-    if (known && !overloaded) return settle(topic, topicName, payload, nowMs, known, reading);
+    if (known && !overloaded) return settle(topic, topicName, payload, nowMs, known, reading, slot);
     return (async () => {
       await backpressure();
       let meter = known;
@@ -424,12 +473,24 @@ export function createReadingIngest(deps: IngestDependencies): ReadingIngest {
           metrics.chainErrors++;
         }
       }
-      return settle(topic, topicName, payload, nowMs, meter, reading);
+      return settle(topic, topicName, payload, nowMs, meter, reading, slot);
     })();
   }
 
   return {
-    handleMessage,
+    handleMessage: (topicName, payload) => handleMessage(topicName, payload),
+    async submit(topicName, payload) {
+      if (closed || closing) throw new BaseError("the meter bridge is shutting down: send the reading again later", { code: "unavailable", retryable: true });
+      const slot: VerdictSlot = {};
+      const outcome = await handleMessage(topicName, payload, slot);
+      try {
+        await outcome.committed;
+      } catch (err) {
+        throw new BaseError("the reading was not stored: the meter bridge shut down before its commit; send it again", { code: "unavailable", retryable: true, cause: err });
+      }
+      // Every path through handleMessage fills the slot before its batch commits.
+      return slot.value!;
+    },
     // For a message that writes nothing (a command acknowledgement): its PUBACK must follow
     // those of the messages before it, i.e. wait for whatever is pending, and no longer.
     nextCommit: () => {
@@ -457,6 +518,14 @@ export function createReadingIngest(deps: IngestDependencies): ReadingIngest {
       if (timer) clearTimeout(timer);
     },
   };
+}
+
+/** The verdict of a rejection; the error's message is `field: rule`, the verdict keeps them apart. */
+function rejection(err: ReadingRejectedError): ReadingVerdict {
+  const field = err.field ?? "payload";
+  const prefix = `${field}: `;
+  const rule = err.shortMessage.startsWith(prefix) ? err.shortMessage.slice(prefix.length) : err.shortMessage;
+  return { accepted: false, reason: err.reason, field, rule };
 }
 
 function insertionIndex(s: readonly SeriesEntry[], atMs: number): number {

@@ -17,7 +17,7 @@ import { decideDueDeliveries, type DecidedWindow } from "./decideDeliveries.js";
 import {
   expireUnacknowledgedCommands, recordCommandStatus, sendDeviceCommand, type CommandAck, type CommandDependencies, type DeviceAddress, type DeviceCommand, type SentCommand,
 } from "./deviceCommands.js";
-import { createReadingIngest, type CommitSummary } from "./ingestReadings.js";
+import { createReadingIngest, type CommitSummary, type CommittedReading, type ReadingVerdict } from "./ingestReadings.js";
 import { createRegistryMeterDirectory, type MeterDirectory } from "./meterDirectory.js";
 import { createMetrics, snapshotMetrics, type BridgeMetrics } from "./metrics.js";
 import { countUnsent } from "./outbox.js";
@@ -54,6 +54,8 @@ export interface StartBridgeParameters {
 
 export interface BridgeEvents {
   committed: [CommitSummary];
+  /** The readings a group commit stored, with their values, after the commit (MQTT and REST alike). */
+  readings: [CommittedReading[]];
   commitFailed: [Error];
   decided: [DecidedWindow[]];
   reported: [ReportResult[]];
@@ -70,6 +72,10 @@ export interface Bridge {
   metrics(): BridgeMetrics;
   mqtt: MqttLink;
   directory: MeterDirectory;
+  /** First level of every device topic (`energy-cloud` in the spec). */
+  topicRoot: string;
+  /** Length of the delivery interval an interval reading covers (seconds). */
+  intervalSeconds: number;
   /** Waits for the MQTT subscription to be in place. */
   ready: Promise<void>;
   /** One round of the periodic work; resolves when it is done. */
@@ -77,6 +83,12 @@ export interface Bridge {
   /** Commits every reading received so far. */
   flushReadings(): Promise<void>;
   sendCommand(device: DeviceAddress, command: DeviceCommand): Promise<SentCommand>;
+  /**
+   * Runs a reading that did not come over MQTT (`topic` + `payload` exactly as a meter would
+   * publish them) through the same validation and storage, and resolves once it is committed
+   * or dead-lettered, with the verdict.
+   */
+  submitReading(topic: string, payload: Uint8Array): Promise<ReadingVerdict>;
   close(): Promise<void>;
 }
 
@@ -112,6 +124,7 @@ export async function startBridge(p: StartBridgeParameters): Promise<Bridge> {
     publish: (topic, payload) => void publish(topic, payload),
     onCommitted: (summary) => events.emit("committed", summary),
     onCommitFailed: (error) => events.emit("commitFailed", error),
+    onReadings: (readings) => events.emit("readings", readings),
   });
   await ingest.load();
 
@@ -223,10 +236,13 @@ export async function startBridge(p: StartBridgeParameters): Promise<Bridge> {
     metrics: () => snapshotMetrics(metrics),
     mqtt: mqttLink,
     directory,
+    topicRoot: settings.topicRoot,
+    intervalSeconds: settings.intervalSeconds,
     ready: mqttLink.ready,
     tick,
     flushReadings: () => ingest.flush(),
     sendCommand: (device, command) => sendDeviceCommand(commandDeps, device, command),
+    submitReading: (topic, payload) => ingest.submit(topic, payload),
     async close() {
       closed = true;
       if (timer) clearTimeout(timer);

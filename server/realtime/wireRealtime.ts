@@ -1,6 +1,7 @@
 // What the node pushes on the WebSocket channels: the engine's book and trade changes on
 // `trading.market.{zone}`, the bridge's committed readings on `consumption.real-time` and
 // `generation.solar`. Returns a function that unhooks everything.
+import type { CommittedReading } from "../../bridge/ingestReadings.js";
 import type { Bridge } from "../../bridge/startBridge.js";
 import type { Engine } from "../../engine/createEngine.js";
 import type { FillRecord } from "../../engine/engineState.js";
@@ -25,7 +26,22 @@ function tradeMessage(fill: FillRecord) {
   };
 }
 
-export function wireRealtime({ hub, engine }: WireRealtimeParameters): () => void {
+/** Channels of the meters' readings: what they import is consumption, what they export generation. */
+export const CONSUMPTION_CHANNEL = "consumption.real-time";
+export const GENERATION_CHANNEL = "generation.solar";
+
+/**
+ * One committed reading as a channel message, seen from one direction: a register in kWh, a
+ * power in kW, or an interval's energy in kWh (timestamp = the interval's start).
+ */
+export function readingMessage(r: CommittedReading, direction: "import" | "export") {
+  const base = { meterId: r.meterId, timestamp: new Date(r.atMs).toISOString() };
+  if (r.kind === "interval") return { ...base, kind: "interval", value: ((direction === "import" ? r.importWh : r.exportWh) ?? 0) / 1000, unit: "kWh" };
+  if (r.kind === "power") return { ...base, kind: "power", value: (r.value ?? 0) / 1000, unit: "kW" };
+  return { ...base, kind: "register", value: (r.value ?? 0) / 1000, unit: "kWh" };
+}
+
+export function wireRealtime({ hub, engine, bridge }: WireRealtimeParameters): () => void {
   const onBook = (b: { zone: string; intervalStart: number; bid: number | null; ask: number | null; lastPrice: number | null; status: string }) => {
     const channel = `trading.market.${b.zone}`;
     if (!hub.hasSubscribers(channel)) return;
@@ -41,12 +57,24 @@ export function wireRealtime({ hub, engine }: WireRealtimeParameters): () => voi
     const channel = `trading.market.${zoneOfBook(fill.book)}`;
     if (hub.hasSubscribers(channel)) hub.publish(channel, "tradeUpdate", tradeMessage(fill));
   };
+  // Published after the bridge's commit, for MQTT and REST readings alike.
+  const onReadings = (readings: CommittedReading[]) => {
+    const consumption = hub.hasSubscribers(CONSUMPTION_CHANNEL);
+    const generation = hub.hasSubscribers(GENERATION_CHANNEL);
+    if (!consumption && !generation) return;
+    for (const r of readings) {
+      if (consumption && (r.metric === "import" || r.metric === "interval")) hub.publish(CONSUMPTION_CHANNEL, "reading", readingMessage(r, "import"));
+      if (generation && (r.metric === "export" || r.metric === "interval")) hub.publish(GENERATION_CHANNEL, "reading", readingMessage(r, "export"));
+    }
+  };
   engine.events.on("book", onBook);
   engine.events.on("fill", onFill);
   engine.events.on("fillUpdate", onFillUpdate);
+  bridge?.events.on("readings", onReadings);
   return () => {
     engine.events.off("book", onBook);
     engine.events.off("fill", onFill);
     engine.events.off("fillUpdate", onFillUpdate);
+    bridge?.events.off("readings", onReadings);
   };
 }
