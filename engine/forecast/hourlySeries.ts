@@ -63,6 +63,10 @@ export function dayOfWeek(hour: number): number {
  * missing. `field` names the input in errors. The series starts at the first measured value.
  */
 export function buildHourlySeries(field: string, readings: readonly { hour: number; value: number | null }[], describeHour: (hour: number) => string = (h) => formatHour(h)): HourlySeries {
+  // Order first: the sizes below assume the last reading is the latest.
+  for (let i = 1; i < readings.length; i++) {
+    if (readings[i]!.hour < readings[i - 1]!.hour) throw new ValidationError(`${field}[${i}].timestamp`, "must not be earlier than the reading before it (increasing time order)");
+  }
   const first = readings.findIndex((r) => r.value !== null && !Number.isNaN(r.value));
   if (first < 0) throw new ValidationError(field, "has no measured value");
   const start = readings[first]!.hour;

@@ -59,6 +59,8 @@ describe("hourly series", () => {
     throwsField(() => buildHourlySeries("history", week((i) => (i >= 20 && i < 30 ? null : 1))), "history", /gap of 10 hours after 2024-01-01T19:00:00 within its first week/);
     throwsField(() => buildHourlySeries("history", week((i) => (i >= 170 && i < 170 + 169 ? null : 1), 24 * 21)), "history", /gap of 169 hours .* at most 168/);
     throwsField(() => buildHourlySeries("history", [{ hour: start + 1, value: 1 }, { hour: start, value: 1 }]), "history[1].timestamp", /increasing time order/);
+    // Reversed history whose last reading is the earliest: refused by name, not a crash.
+    throwsField(() => buildHourlySeries("history", [{ hour: start + 5, value: 1 }, { hour: start + 3, value: 2 }, { hour: start, value: 1 }]), "history[1].timestamp", /increasing time order/);
   });
 
   it("reads the data files' CSV shape: zeros are missing, skipped DST hours are filled", () => {
