@@ -1,18 +1,30 @@
-// `npm run bench:engine [-- --json] [-- --orders N]`: the matching engine's speed.
+// `npm run bench:engine [-- --json] [-- --orders N] [-- --e2e-orders N] [-- --concurrency N]`:
+// the matching engine's speed.
 // 1. Continuous matching on a mixed stream (60% limit, 30% cancel, 10% market) against one
 //    book with realistic depth, one core: throughput and per-order latency percentiles, and the
 //    same stream through the npm package `nodejs-order-book` as the baseline.
 // 2. Call auction clearing time for 10,000 and 100,000 orders.
-// 3. End to end on the embedded chain: sign (libsecp256k1), admit, match, batch, receipt.
+// 3. End to end on the embedded chain: sign (libsecp256k1), admit, match, log, batch, receipt;
+//    once with one order at a time, once with `--concurrency` orders in flight (default 200,
+//    as concurrent HTTP clients would), where log writes are shared (group commit).
+// 4. Intake through the log without a chain (admit, match, log), one at a time and with
+//    `--concurrency` in flight: what the HTTP API's throughput rests on.
 import { OrderBook as BaselineBook, Side as BaselineSide } from "nodejs-order-book";
 import { BUY, OrderBook, SELL, type BookOrderInput, type SubmitOptions } from "../engine/book/orderBook.js";
 import { clearCallAuction, type AuctionOrder } from "../engine/auction/clearCallAuction.js";
+import { runIntakeBench } from "./engineIntake.js";
 import { runSettlementBench } from "./engineSettlement.js";
 import { mulberry32 } from "../lib/random.js";
 
 const json = process.argv.includes("--json");
 const ordersArg = process.argv.indexOf("--orders");
 const STREAM = ordersArg > 0 ? Number(process.argv[ordersArg + 1]) : 1_000_000;
+const numberFlag = (name: string, fallback: number) => {
+  const i = process.argv.indexOf(name);
+  return i > 0 ? Number(process.argv[i + 1]) : fallback;
+};
+const E2E_ORDERS = numberFlag("--e2e-orders", 2_000);
+const CONCURRENCY = numberFlag("--concurrency", 200);
 const log = (...a: unknown[]) => { if (!json) console.error(...a); };
 
 
@@ -139,7 +151,12 @@ log("call auctions...");
 const auction10k = timeAuction(10_000);
 const auction100k = timeAuction(100_000);
 log("end to end on the embedded chain...");
-const e2e = await runSettlementBench({ orders: 2_000 });
+const e2e = await runSettlementBench({ orders: E2E_ORDERS });
+log(`end to end, ${CONCURRENCY} orders in flight...`);
+const e2eConcurrent = await runSettlementBench({ orders: E2E_ORDERS, concurrency: CONCURRENCY });
+log("intake through the log, no chain...");
+const intake = await runIntakeBench({ orders: 10_000 });
+const intakeConcurrent = await runIntakeBench({ orders: 10_000, concurrency: CONCURRENCY });
 
 const figures = {
   stream: { orders: ops.length, mix: "60% limit, 30% cancel, 10% market", fills: ours.fills, restingAtEnd: ours.resting },
@@ -148,6 +165,9 @@ const figures = {
   throughputRatio: +(oursSummary.ordersPerSecond / baseSummary.ordersPerSecond).toFixed(2),
   callAuctionMs: { "10000": auction10k.ms, "100000": auction100k.ms },
   endToEnd: e2e,
+  endToEndConcurrent: e2eConcurrent,
+  intake,
+  intakeConcurrent,
 };
 
 if (json) console.log(JSON.stringify(figures));
@@ -165,7 +185,16 @@ else {
     row("call auction, 10,000 orders", `${auction10k.ms} ms`),
     row("call auction, 100,000 orders", `${auction100k.ms} ms`),
     row(`end to end: ${e2e.orders} signed orders -> ${e2e.trades} settled trades`, `${e2e.tradesPerSecond} trades/s`),
-    row("  of which: sign + admit + match (orders/s)", `${e2e.intakeOrdersPerSecond} orders/s`),
+    row("  of which: sign + admit + match + log, one at a time", `${e2e.intakeOrdersPerSecond} orders/s`),
+    row(`end to end, ${CONCURRENCY} orders in flight`, `${e2eConcurrent.tradesPerSecond} trades/s`),
+    row("  of which: sign + admit + match + log", `${e2eConcurrent.intakeOrdersPerSecond} orders/s`),
+    row("  placeOrder latency p50 / p99", `${e2eConcurrent.intakeP50Ms} / ${e2eConcurrent.intakeP99Ms} ms`),
+    row("  log writes / orders", `${e2eConcurrent.logWrites} / ${e2eConcurrent.orders}`),
+    row("intake through the log, no chain, one at a time", `${intake.ordersPerSecond} orders/s`),
+    row("  placeOrder latency p50 / p99", `${intake.p50Ms} / ${intake.p99Ms} ms`),
+    row(`intake through the log, no chain, ${CONCURRENCY} in flight`, `${intakeConcurrent.ordersPerSecond} orders/s`),
+    row("  placeOrder latency p50 / p99", `${intakeConcurrent.p50Ms} / ${intakeConcurrent.p99Ms} ms`),
+    row("  log writes / orders", `${intakeConcurrent.logWrites} / ${intakeConcurrent.orders}`),
   ].join("\n"));
 }
 process.exit(0);

@@ -1,6 +1,9 @@
 // End-to-end settlement throughput on the embedded chain: wallets sign orders with
 // libsecp256k1, the engine admits (signature, registry) and matches them, and the settler
-// batches the fills to EnergyMarket until every receipt is in.
+// batches the fills to EnergyMarket until every receipt is in. `concurrency` orders are in
+// flight at once (1 = each waits for the previous one's log write), as behind an HTTP API.
+// Standalone: `tsx bench/engineSettlement.ts [--orders N] [--concurrency N] [--json]`.
+import { pathToFileURL } from "node:url";
 import { createPublicClient, createWalletClient, http, keccak256, parseEther, toHex, type Address, type Hex, type PublicClient } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { hardhat } from "viem/chains";
@@ -19,7 +22,7 @@ import { startLocalChain } from "../scripts/localChain.js";
 const ADMIN = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
 const MATCHER = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
 
-export async function runSettlementBench({ orders = 2_000, prosumers = 40 } = {}) {
+export async function runSettlementBench({ orders = 2_000, prosumers = 40, concurrency = 1 } = {}) {
   const chain = await startLocalChain({ port: 0 });
   try {
     const transport = http(chain.url);
@@ -57,10 +60,8 @@ export async function runSettlementBench({ orders = 2_000, prosumers = 40 } = {}
     const now = Number((await client.getBlock()).timestamp);
     const interval = (Math.floor(now / 900) + 8) * 900;
 
-    const t0 = performance.now();
-    settler.start(50);
     let n = 1n;
-    for (let i = 0; i < orders; i++) {
+    const signedOrder = (i: number) => {
       // Sellers (first half of the wallets) and buyers alternate around one price band.
       const sell = i % 2 === 0;
       const w = wallets[(sell ? 0 : prosumers / 2) + ((i >> 1) % (prosumers / 2))]!;
@@ -69,24 +70,57 @@ export async function runSettlementBench({ orders = 2_000, prosumers = 40 } = {}
         limitPricePerKWh: BigInt(sell ? 195_000 + (i % 11) * 1_000 : 200_000 + (i % 13) * 1_000), source: sell ? 1 : 0, acceptedSources: 0,
         minSellerReputationBps: 0, nonce: n++, expiry: BigInt(interval),
       };
-      await engine.placeOrder({ order, signature: signDigest(w.key, hash(order)) }, now);
-    }
+      return { order, signature: signDigest(w.key, hash(order)) };
+    };
+    const latencies = new Float64Array(orders);
+    let next = 0;
+    const submitter = async () => {
+      while (next < orders) {
+        const i = next++;
+        const req = signedOrder(i);
+        const s = performance.now();
+        await engine.placeOrder(req, now);
+        latencies[i] = performance.now() - s;
+      }
+    };
+
+    const t0 = performance.now();
+    settler.start(50);
+    await Promise.all(Array.from({ length: Math.max(1, concurrency) }, submitter));
     const tIntake = performance.now();
     await settler.flush();
     const t1 = performance.now();
     await settler.stop();
+    const { logWrites } = engine.stats();
     const trades = engine.state.fills.filter((f) => f.status === "executed").length;
     const failed = engine.state.fills.filter((f) => f.status === "failed").length;
     await opened.close();
+    latencies.sort();
     return {
       orders,
+      concurrency,
       trades,
       failed,
       seconds: +((t1 - t0) / 1000).toFixed(2),
       tradesPerSecond: Math.round(trades / ((t1 - t0) / 1000)),
       intakeOrdersPerSecond: Math.round(orders / ((tIntake - t0) / 1000)),
+      /** placeOrder latency (admission + wait for the log write), ms. */
+      intakeP50Ms: +latencies[Math.floor(orders * 0.5)]!.toFixed(2),
+      intakeP99Ms: +latencies[Math.min(orders - 1, Math.floor(orders * 0.99))]!.toFixed(2),
+      /** Log writes over the whole run (intake and settlement records). */
+      logWrites,
     };
   } finally {
     await chain.close();
   }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const arg = (name: string, fallback: number) => {
+    const i = process.argv.indexOf(name);
+    return i > 0 ? Number(process.argv[i + 1]) : fallback;
+  };
+  const result = await runSettlementBench({ orders: arg("--orders", 2_000), concurrency: arg("--concurrency", 1) });
+  console.log(process.argv.includes("--json") ? JSON.stringify(result) : result);
+  process.exit(0);
 }

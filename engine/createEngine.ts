@@ -1,20 +1,33 @@
 // The matching node's public API. Intake checks a signed order against everything that does
 // not depend on the book (fields, signature, corridor, registry, reputation) concurrently;
-// then, one at a time, an operation gets the next sequence number, is written to the log and
-// only then applied and acknowledged. A restart replays the log into the same books.
+// then, synchronously and so one at a time, an operation is checked against the books, gets
+// the next sequence number, is applied in memory and queued for the log. Queued rows are
+// written together (group commit, store/createOpLog.ts); a caller is acknowledged, and events
+// are emitted, only once the write holding its operation is durable. A restart replays the log
+// into the same books.
+import { EventEmitter } from "node:events";
 import type { Kysely } from "kysely";
 import type { Address, Hex } from "viem";
-import { ValidationError, BaseError } from "../lib/errors.js";
+import { ValidationError } from "../lib/errors.js";
+import type { Logger } from "../lib/logger.js";
 import type { Order } from "../contracts/client/order.js";
 import { SIDE_BUY, SIDE_SELL } from "../contracts/client/order.js";
 import type { MarketDomain } from "../contracts/client/order.js";
 import type { TimeInForce } from "./book/orderBook.js";
-import { EngineState, type AcceptedOrder, type EngineOp, type FillRecord, type OrderKind, type OrderRecord, type SettlementResult } from "./engineState.js";
+import {
+  bookView, emitSafely, marketSnapshot, orderView, sameBookView, type BookEvent, type EngineEventEmitter, type EngineEvents, type EventContext,
+  type MarketSnapshot, type PendingEvent,
+} from "./engineEvents.js";
+import { EngineState, type AcceptedOrder, type ApplyOutcome, type BookRecord, type EngineOp, type FillRecord, type OrderKind, type OrderRecord, type SettlementResult } from "./engineState.js";
 import { bytesToHex, createOrderHasher, recoverSigner } from "./intake/orderSignature.js";
 import { bookKey, INTERVAL_SECONDS, toMarket, zoneLabel, type Market, type MarketConfig } from "./markets.js";
 import { forwardPriceCurve } from "./pricing/forwardPriceCurve.js";
 import { createReferencePricer, type MarketConditions } from "./referencePrice.js";
-import { appendOp, appendBatchEndOp, decodePayload, loadOps, migrateEngineStore, type EngineDatabase } from "./store/engineStore.js";
+import { createOpLog, type OpLogGroup, type OpLogStats } from "./store/createOpLog.js";
+import { decodePayload, encodePayload, loadOps, migrateEngineStore, type EngineDatabase } from "./store/engineStore.js";
+
+export { EngineError, EngineFailedError } from "./errors.js";
+export type { BookEvent, EngineEvents, EventContext, MarketSnapshot, OrderEvent } from "./engineEvents.js";
 
 /** What the engine needs to know about prosumers, from the registry and the market contract. */
 export interface ProsumerDirectory {
@@ -32,6 +45,9 @@ export interface EngineDeps {
   referencePrice?: (market: Market, intervalStart: number, now: number) => number;
   /** IANA time zone of the community, for the dynamic price's hour. */
   timeZone?: string;
+  /** Most operations in one log write (default 1,000). */
+  maxOpsPerWrite?: number;
+  logger?: Logger;
 }
 
 export interface PlaceOrderRequest {
@@ -49,9 +65,16 @@ export interface PlaceOrderResult {
   fills: FillRecord[];
 }
 
-export class EngineError extends BaseError {
-  override name = "EngineError";
+/** What a group of operations carries until its write is durable. */
+interface GroupData {
+  events: PendingEvent[];
+  /** state.fills.length after the group's last operation: fills below it are durable. */
+  fillsAfter: number;
+  /** Fills an unsettle in this group made pending again. */
+  unsettled: number[];
 }
+
+export type EngineStats = OpLogStats;
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
@@ -66,19 +89,96 @@ export async function createEngine(deps: EngineDeps) {
   // Rebuild from the log before taking anything new.
   for (const row of await loadOps(deps.db)) state.apply(row.seq, decodePayload<EngineOp>(row.payload));
 
-  let tail: Promise<unknown> = Promise.resolve();
-  /** Runs `fn` after every earlier commit: the one writer of sequence numbers. */
-  function serialized<T>(fn: () => Promise<T>): Promise<T> {
-    const run = tail.then(fn, fn);
-    tail = run.catch(() => undefined);
-    return run;
+  const events: EngineEventEmitter = new EventEmitter<EngineEvents>();
+  /** Fills below this id were made by durable operations. */
+  let durableFills = state.fills.length;
+  /** Fills made pending again by an unsettle that is not yet durable, with its group. */
+  const unsettledNotDurable = new Map<number, GroupData>();
+  /** Books taking orders (state "open"), for marketsSnapshot without walking every past book. */
+  const openBooks = new Map<string, BookRecord>();
+  /** The last book view events were made from, per book. */
+  const lastBookViews = new Map<string, BookEvent>();
+  for (const rec of state.books.values()) {
+    lastBookViews.set(rec.key, bookView(rec));
+    if (rec.status === "open") openBooks.set(rec.key, rec);
   }
 
-  async function commit(op: EngineOp) {
+  const log = createOpLog<GroupData>(deps.db, {
+    newGroupData: () => ({ events: [], fillsAfter: 0, unsettled: [] }),
+    onDurable: ({ data }) => {
+      durableFills = data.fillsAfter;
+      for (const id of data.unsettled) if (unsettledNotDurable.get(id) === data) unsettledNotDurable.delete(id);
+      for (const event of data.events) emitSafely(events, event, deps.logger);
+    },
+    ...(deps.maxOpsPerWrite !== undefined ? { maxOpsPerWrite: deps.maxOpsPerWrite } : {}),
+    ...(deps.logger ? { logger: deps.logger } : {}),
+  }, state.lastSeq);
+
+  // What the operation being applied changed, turned into events once it is applied.
+  const opEvents: PendingEvent[] = [];
+  const touchedOrders = new Set<OrderRecord>();
+  const touchedBooks = new Set<BookRecord>();
+  // The operation being applied; its events carry it.
+  let applying: EventContext = { seq: 0 };
+  state.onFill = (fill) => opEvents.push({ name: "fill", payload: { ...fill }, context: applying });
+  state.onFillUpdate = (fill) => opEvents.push({ name: "fillUpdate", payload: { ...fill }, context: applying });
+  state.onOrderChange = (order) => touchedOrders.add(order);
+  state.onBookChange = (rec) => touchedBooks.add(rec);
+
+  /** Moves the applied operation's changes into `out`: fills, then orders, then book tops. */
+  function collectChanges(out: PendingEvent[]): void {
+    for (const e of opEvents) out.push(e);
+    for (const order of touchedOrders) out.push({ name: "order", payload: orderView(order, state.books.get(order.book)!), context: applying });
+    for (const rec of touchedBooks) {
+      if (rec.status === "open") openBooks.set(rec.key, rec);
+      else openBooks.delete(rec.key);
+      const view = bookView(rec);
+      if (sameBookView(lastBookViews.get(rec.key), view)) continue;
+      lastBookViews.set(rec.key, view);
+      out.push({ name: "book", payload: view, context: applying });
+    }
+    opEvents.length = 0;
+    touchedOrders.clear();
+    touchedBooks.clear();
+  }
+
+  /**
+   * Applies `op` as the next operation and queues its log row; `durable` settles once the row
+   * is in the log. Synchronous up to the queueing, so checks made just before (duplicate order,
+   * book closed) see every earlier operation, queued or durable. A throw while applying leaves
+   * memory in an unknown state: the engine stops taking operations (queued ones are still
+   * written) and a restart rebuilds from the log, which does not have this one.
+   */
+  function commit(op: EngineOp): { outcome: ApplyOutcome; durable: Promise<void> } {
+    const failure = log.failure();
+    if (failure) throw failure;
     const seq = state.lastSeq + 1;
-    if (op.type === "settlement" || op.type === "unsettle") await appendBatchEndOp(deps.db, seq, op.type, op, op.batchId);
-    else await appendOp(deps.db, seq, op.type, op);
-    return state.apply(seq, op);
+    const payload = encodePayload(op);
+    let outcome: ApplyOutcome;
+    applying = { seq };
+    try {
+      outcome = state.apply(seq, op);
+    } catch (err) {
+      opEvents.length = 0;
+      touchedOrders.clear();
+      touchedBooks.clear();
+      log.fail(`applying operation ${seq} (${op.type}) threw: ${(err as Error)?.message ?? String(err)}`, err);
+      throw err;
+    }
+    const group: OpLogGroup<GroupData> = log.append({ seq, kind: op.type, payload }, op.type === "settlement" || op.type === "unsettle" ? op.batchId : undefined);
+    collectChanges(group.data.events);
+    group.data.fillsAfter = state.fills.length;
+    if (op.type === "unsettle") {
+      for (const id of op.fillIds) unsettledNotDurable.set(id, group.data);
+      group.data.unsettled.push(...op.fillIds);
+    }
+    return { outcome, durable: group.durable };
+  }
+
+  /** Refuses new operations once the engine has failed (before any async intake work). */
+  function assertRunning(): void {
+    const failure = log.failure();
+    if (failure) throw failure;
   }
 
   /** Checks what does not depend on the book; throws ValidationError naming the field. */
@@ -149,27 +249,20 @@ export async function createEngine(deps: EngineDeps) {
 
     /** Accepts a signed order: persisted before this resolves, fills included. */
     async placeOrder(req: PlaceOrderRequest, now: number): Promise<PlaceOrderResult> {
+      assertRunning();
       const { id, accepted, market } = await admit(req, now);
-      return serialized(async () => {
-        if (state.orders.has(id)) throw new ValidationError("order", "was already submitted (same EIP-712 hash)", { code: "duplicate_order" });
-        const rec = state.books.get(bookKey(market.zoneHex, Number(accepted.order.deliveryStart)));
-        const closesAt = Number(accepted.order.deliveryStart) - market.gateClosureSeconds;
-        if ((rec && rec.status === "closed") || now >= closesAt) {
-          throw new ValidationError("order.deliveryStart", `the book for this interval closed at ${closesAt} (gate closure ${market.gateClosureMinutes} min before delivery)`, { code: "book_closed" });
-        }
-        const outcome = await commit({ type: "place", now, id, accepted });
-        if (!("fills" in outcome)) throw new Error("unreachable");
-        return { orderId: id, status: outcome.status, ...(outcome.reason ? { reason: outcome.reason } : {}), fills: outcome.fills };
-      });
+      checkPlaceable(id, accepted, market, now);
+      const { outcome, durable } = commit({ type: "place", now, id, accepted });
+      if (!("fills" in outcome)) throw new Error("unreachable");
+      await durable;
+      return { orderId: id, status: outcome.status, ...(outcome.reason ? { reason: outcome.reason } : {}), fills: outcome.fills };
     },
 
     /** Cancels an open order of `maker`. */
     async cancelOrder(id: Hex, maker: Address, now: number): Promise<OrderRecord> {
-      return serialized(async () => {
-        const order = ownOpenOrder(id, maker);
-        await commit({ type: "cancel", now, id });
-        return order;
-      });
+      const order = ownOpenOrder(id, maker);
+      await commit({ type: "cancel", now, id }).durable;
+      return order;
     },
 
     /**
@@ -178,59 +271,53 @@ export async function createEngine(deps: EngineDeps) {
      */
     async replaceOrder(id: Hex, maker: Address, change: { sizeWh: number } | PlaceOrderRequest, now: number): Promise<PlaceOrderResult> {
       if ("sizeWh" in change) {
-        return serialized(async () => {
-          const order = ownOpenOrder(id, maker);
-          if (!Number.isSafeInteger(change.sizeWh) || change.sizeWh >= order.sizeWh || change.sizeWh < order.filledWh) {
-            throw new ValidationError("sizeWh", `must be a whole number below the current size ${order.sizeWh} and at least the filled ${order.filledWh}`);
-          }
-          await commit({ type: "reduce", now, id, sizeWh: change.sizeWh });
-          return { orderId: id, status: order.status, fills: [] };
-        });
+        const order = ownOpenOrder(id, maker);
+        if (!Number.isSafeInteger(change.sizeWh) || change.sizeWh >= order.sizeWh || change.sizeWh < order.filledWh) {
+          throw new ValidationError("sizeWh", `must be a whole number below the current size ${order.sizeWh} and at least the filled ${order.filledWh}`);
+        }
+        const { durable } = commit({ type: "reduce", now, id, sizeWh: change.sizeWh });
+        const status = order.status;
+        await durable;
+        return { orderId: id, status, fills: [] };
       }
       if (change.order.maker.toLowerCase() !== maker.toLowerCase()) throw new ValidationError("order.maker", "a replacement must come from the same maker");
+      assertRunning();
       const admitted = await admit(change, now);
-      return serialized(async () => {
-        ownOpenOrder(id, maker);
-        if (state.orders.has(admitted.id)) throw new ValidationError("order", "was already submitted (same EIP-712 hash)", { code: "duplicate_order" });
-        await commit({ type: "cancel", now, id });
-        const outcome = await commit({ type: "place", now, id: admitted.id, accepted: admitted.accepted });
-        if (!("fills" in outcome)) throw new Error("unreachable");
-        return { orderId: admitted.id, status: outcome.status, ...(outcome.reason ? { reason: outcome.reason } : {}), fills: outcome.fills };
-      });
+      ownOpenOrder(id, maker);
+      checkPlaceable(admitted.id, admitted.accepted, admitted.market, now);
+      // Both operations are queued in this same turn; the second is durable only after the first.
+      commit({ type: "cancel", now, id });
+      const { outcome, durable } = commit({ type: "place", now, id: admitted.id, accepted: admitted.accepted });
+      if (!("fills" in outcome)) throw new Error("unreachable");
+      await durable;
+      return { orderId: admitted.id, status: outcome.status, ...(outcome.reason ? { reason: outcome.reason } : {}), fills: outcome.fills };
     },
 
     /** Moves the engine's clock: expires orders, closes gates, runs call auctions. */
     async advance(now: number): Promise<void> {
-      return serialized(async () => {
-        const referencePrices: Record<string, number> = {};
-        for (const rec of state.books.values()) {
-          if (rec.status === "open" && now >= rec.closesAt && rec.market.mode === "call") {
-            referencePrices[rec.key] = referencePrice(rec.market, rec.intervalStart, now);
-          }
+      assertRunning();
+      const referencePrices: Record<string, number> = {};
+      for (const rec of openBooks.values()) {
+        if (rec.status === "open" && now >= rec.closesAt && rec.market.mode === "call") {
+          referencePrices[rec.key] = referencePrice(rec.market, rec.intervalStart, now);
         }
-        await commit({ type: "advance", now, referencePrices });
-      });
+      }
+      await commit({ type: "advance", now, referencePrices }).durable;
     },
 
     /** Marks fills as handed to a settlement transaction (logged, so a restart knows). */
     async markSettling(batchId: number, fillIds: number[]): Promise<void> {
-      return serialized(async () => {
-        await commit({ type: "settling", batchId, fillIds });
-      });
+      await commit({ type: "settling", batchId, fillIds }).durable;
     },
 
     /** Puts fills of a reverted transaction back in the queue. */
     async unsettle(batchId: number, fillIds: number[]): Promise<void> {
-      return serialized(async () => {
-        await commit({ type: "unsettle", batchId, fillIds });
-      });
+      await commit({ type: "unsettle", batchId, fillIds }).durable;
     },
 
     /** Records the chain's verdict on a batch's fills. */
     async recordSettlement(batchId: number, txHash: Hex, results: SettlementResult[], now: number): Promise<void> {
-      return serialized(async () => {
-        await commit({ type: "settlement", now, batchId, txHash, results });
-      });
+      await commit({ type: "settlement", now, batchId, txHash, results }).durable;
     },
 
     /** Latest supply/demand for a zone, feeding its dynamic reference price. */
@@ -260,6 +347,8 @@ export async function createEngine(deps: EngineDeps) {
       });
     },
 
+    /** Reads show every applied operation, including ones whose log write is still in flight
+     *  (not yet acknowledged to their caller; lost if that write fails). */
     getOrder(id: Hex): OrderRecord | undefined {
       return state.orders.get(id);
     },
@@ -272,11 +361,59 @@ export async function createEngine(deps: EngineDeps) {
       return state.books.get(bookKey(zoneHex, intervalStart));
     },
 
-    /** Waits until every operation submitted so far is committed. */
-    idle(): Promise<unknown> {
-      return tail;
+    /**
+     * Every book still open in the engine, plus, for each zone without one, its next interval
+     * taking orders (empty). Ordered by zone as configured, then interval. O(open books).
+     */
+    marketsSnapshot(now: number): MarketSnapshot[] {
+      const byZone = new Map<Hex, MarketSnapshot[]>(markets.map((m) => [m.zoneHex, []]));
+      for (const rec of openBooks.values()) byZone.get(rec.market.zoneHex)!.push(marketSnapshot(rec, now));
+      const out: MarketSnapshot[] = [];
+      for (const m of markets) {
+        const rows = byZone.get(m.zoneHex)!;
+        const next = nextTradableInterval(m, now);
+        if (!state.books.has(bookKey(m.zoneHex, next))) {
+          rows.push({
+            zone: m.zone, zoneHex: m.zoneHex, intervalStart: next, intervalEnd: next + INTERVAL_SECONDS, mode: m.mode, status: "open",
+            closesAt: next - m.gateClosureSeconds, bestBid: null, bestAsk: null, lastPrice: null,
+          });
+        }
+        rows.sort((a, b) => a.intervalStart - b.intervalStart);
+        out.push(...rows);
+      }
+      return out;
     },
+
+    /** Fills the settler may put in a transaction: pending, and pending in the log too (made
+     *  by durable operations, not pending again through an unsettle still in flight). */
+    settleableFills(limit = Infinity): FillRecord[] {
+      if (log.failure()) return [];
+      return state.pendingFills(limit, durableFills, unsettledNotDurable);
+    },
+
+    /** Settles once every operation queued so far is durable (or failed). */
+    idle(): Promise<unknown> {
+      return log.idle();
+    },
+
+    /** Log writes and queue; `status` is "failed" after a failed write (restart needed). */
+    stats(): EngineStats {
+      return log.stats();
+    },
+
+    /** Changes, emitted once durable, in sequence order. */
+    events,
   };
+
+  /** Checks that depend on the books; run right before the place is committed. */
+  function checkPlaceable(id: Hex, accepted: AcceptedOrder, market: Market, now: number): void {
+    if (state.orders.has(id)) throw new ValidationError("order", "was already submitted (same EIP-712 hash)", { code: "duplicate_order" });
+    const rec = state.books.get(bookKey(market.zoneHex, Number(accepted.order.deliveryStart)));
+    const closesAt = Number(accepted.order.deliveryStart) - market.gateClosureSeconds;
+    if ((rec && rec.status === "closed") || now >= closesAt) {
+      throw new ValidationError("order.deliveryStart", `the book for this interval closed at ${closesAt} (gate closure ${market.gateClosureMinutes} min before delivery)`, { code: "book_closed" });
+    }
+  }
 
   function ownOpenOrder(id: Hex, maker: Address): OrderRecord {
     const order = state.orders.get(id);
@@ -288,6 +425,11 @@ export async function createEngine(deps: EngineDeps) {
 }
 
 export type Engine = Awaited<ReturnType<typeof createEngine>>;
+
+/** The first interval whose gate is still open at `now`. */
+function nextTradableInterval(market: Market, now: number): number {
+  return (Math.floor((now + market.gateClosureSeconds) / INTERVAL_SECONDS) + 1) * INTERVAL_SECONDS;
+}
 
 function safeLabel(zone: Hex): string {
   try {

@@ -98,9 +98,15 @@ export class EngineState {
   private readonly bySeq = new Map<number, OrderRecord>();
   private readonly markets: Map<string, Market>;
   lastSeq = 0;
-  /** Fill listeners (the node's WebSocket feed); not part of the state. */
+  /** Change hooks, called while an operation is applied; not part of the state. The engine
+   *  turns them into events and emits those only once the operation is durable. */
   onFill: ((fill: FillRecord) => void) | undefined;
+  /** A fill's status changed (settling, executed, failed, or pending again). */
   onFillUpdate: ((fill: FillRecord) => void) | undefined;
+  /** An order's status, size or filled volume may have changed (may repeat within one op). */
+  onOrderChange: ((order: OrderRecord) => void) | undefined;
+  /** A book's top, last price or status may have changed (may repeat within one op). */
+  onBookChange: ((book: BookRecord) => void) | undefined;
 
   constructor(markets: readonly Market[]) {
     this.markets = new Map(markets.map((m) => [m.zoneHex.toLowerCase(), m]));
@@ -146,6 +152,7 @@ export class EngineState {
           const f = this.fills[id]!;
           f.status = "settling";
           f.batchId = op.batchId;
+          this.onFillUpdate?.(f);
         }
         return { status: "ok" };
       case "settlement":
@@ -158,6 +165,7 @@ export class EngineState {
           f.status = "pending";
           delete f.batchId;
           this.firstPending = Math.min(this.firstPending, id);
+          this.onFillUpdate?.(f);
         }
         return { status: "ok" };
     }
@@ -172,6 +180,8 @@ export class EngineState {
     };
     this.orders.set(op.id, order);
     this.bySeq.set(seq, order);
+    this.onOrderChange?.(order);
+    this.onBookChange?.(rec);
     const input = this.bookInput(order);
     // Call-auction books only collect orders until gate closure.
     if (market.mode === "call") {
@@ -197,9 +207,12 @@ export class EngineState {
   private applyCancel(id: Hex, status: OrderStatus, reason?: string): ApplyOutcome {
     const order = this.orders.get(id);
     if (!order || order.status !== "open") return { status: order?.status ?? "rejected", fills: [], reason: "not_open" };
-    this.books.get(order.book)!.book.cancel(order.seq);
+    const rec = this.books.get(order.book)!;
+    rec.book.cancel(order.seq);
     order.status = status;
     if (reason) order.reason = reason;
+    this.onOrderChange?.(order);
+    this.onBookChange?.(rec);
     return { status, fills: [] };
   }
 
@@ -212,12 +225,15 @@ export class EngineState {
     rec.book.reduce(order.seq, sizeWh - order.filledWh);
     order.sizeWh = sizeWh;
     if (sizeWh === order.filledWh) order.status = "filled";
+    this.onOrderChange?.(order);
+    this.onBookChange?.(rec);
     return { status: order.status, fills: [] };
   }
 
   private applyAdvance(now: number, referencePrices: Record<string, number>): void {
     for (const rec of this.books.values()) {
       if (rec.status !== "open") continue;
+      this.onBookChange?.(rec);
       if (now >= rec.closesAt) {
         if (rec.market.mode === "call") this.runCallAuction(rec, referencePrices[rec.key] ?? rec.market.basePrice, now);
         this.closeBook(rec);
@@ -264,7 +280,10 @@ export class EngineState {
 
   private markGone(seq: number, status: OrderStatus): void {
     const order = this.bySeq.get(seq);
-    if (order && order.status === "open") order.status = status;
+    if (order && order.status === "open") {
+      order.status = status;
+      this.onOrderChange?.(order);
+    }
   }
 
   private recordFill(rec: BookRecord, f: BookFill): FillRecord {
@@ -284,7 +303,9 @@ export class EngineState {
       } else if (rec.market.mode === "call" && rec.book.orders.has(o.seq)) {
         rec.book.reduce(o.seq, o.sizeWh - o.filledWh);
       }
+      this.onOrderChange?.(o);
     }
+    this.onBookChange?.(rec);
     this.onFill?.(fill);
     return fill;
   }
@@ -314,6 +335,9 @@ export class EngineState {
       sell.filledWh -= fill.energyWh;
       const rec = this.books.get(fill.book)!;
       rec.book.matchedWh -= fill.energyWh;
+      this.onOrderChange?.(buy);
+      this.onOrderChange?.(sell);
+      this.onBookChange?.(rec);
       const reason = `settlement_rejected:${fill.reason}`;
       if (BUY_FAULTS.has(fill.reason)) {
         this.retire(buy, reason);
@@ -374,13 +398,18 @@ export class EngineState {
     };
   }
 
-  /** Fills waiting to be batched to the chain, oldest first (at most `limit`). */
-  pendingFills(limit = Infinity): FillRecord[] {
+  /**
+   * Fills waiting to be batched to the chain, oldest first (at most `limit`): only those below
+   * fill id `below` and not in `skip` (the engine passes what is not yet durable).
+   */
+  pendingFills(limit = Infinity, below = this.fills.length, skip?: { has(fillId: number): boolean }): FillRecord[] {
     const out: FillRecord[] = [];
-    // Fills before the first pending one never become pending again.
+    // Fills before the first pending one are pending again only after an unsettle, which
+    // moves firstPending back.
     while (this.firstPending < this.fills.length && this.fills[this.firstPending]!.status !== "pending") this.firstPending++;
-    for (let i = this.firstPending; i < this.fills.length && out.length < limit; i++) {
-      if (this.fills[i]!.status === "pending") out.push(this.fills[i]!);
+    const end = Math.min(below, this.fills.length);
+    for (let i = this.firstPending; i < end && out.length < limit; i++) {
+      if (this.fills[i]!.status === "pending" && !skip?.has(i)) out.push(this.fills[i]!);
     }
     return out;
   }

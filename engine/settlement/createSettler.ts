@@ -2,6 +2,8 @@
 // transaction signed here with an explicitly assigned nonce, stored (raw bytes and hash) before
 // it is broadcast: batches in flight never share a nonce, and after a crash the very same
 // transaction is looked up or re-sent, never a second one that would settle a fill twice.
+// Only fills pending in the log are cut (engine.settleableFills): the engine applies operations
+// before their log write is durable, and a fill the chain settles must survive a restart.
 import type { Kysely } from "kysely";
 import {
   decodeEventLog, encodeFunctionData, keccak256, type Account, type Address, type Chain, type Hex, type PublicClient,
@@ -88,7 +90,7 @@ export function createSettler(deps: SettlerDeps) {
     pumping = (async () => {
       while (!stopped && inFlight < maxInFlight) {
         await engine.idle();
-        const pending = engine.state.pendingFills(maxFills);
+        const pending = engine.settleableFills(maxFills);
         if (pending.length === 0) return;
         const oldestAgeMs = Date.now() - (firstSeen.get(pending[0]!.fillId) ?? Date.now());
         if (!force && pending.length < maxFills && oldestAgeMs < maxLatencyMs) return;
@@ -160,7 +162,7 @@ export function createSettler(deps: SettlerDeps) {
   }
 
   async function canSettleNow(): Promise<boolean> {
-    const pending = engine.state.pendingFills(maxFills);
+    const pending = engine.settleableFills(maxFills);
     if (pending.length === 0) return false;
     const { orders, plan } = buildBatch(engine, pending);
     const data = encodeFunctionData({ abi: energyMarketAbi, functionName: "settleBatch", args: [orders, plan] });
@@ -169,7 +171,7 @@ export function createSettler(deps: SettlerDeps) {
 
   function schedule(): void {
     if (stopped) return;
-    for (const f of engine.state.pendingFills(maxFills)) if (!firstSeen.has(f.fillId)) firstSeen.set(f.fillId, Date.now());
+    for (const f of engine.settleableFills(maxFills)) if (!firstSeen.has(f.fillId)) firstSeen.set(f.fillId, Date.now());
     track(pump(false).catch((err: unknown) => deps.logger?.error({ msg: "settlement failed", err: (err as Error).message })));
   }
 
@@ -183,12 +185,12 @@ export function createSettler(deps: SettlerDeps) {
     async flush(): Promise<void> {
       for (;;) {
         await engine.idle();
-        const before = engine.state.pendingFills(1).length;
+        const before = engine.settleableFills(1).length;
         await pump(true);
         while (running.size > 0) await Promise.allSettled([...running]);
         await engine.idle();
         // Done when nothing waits, or when what waits cannot be sent now (would revert).
-        if (engine.state.pendingFills(1).length === 0 || stopped || (before > 0 && inFlight === 0 && !(await canSettleNow()))) return;
+        if (engine.settleableFills(1).length === 0 || stopped || (before > 0 && inFlight === 0 && !(await canSettleNow()))) return;
       }
     },
     async stop(): Promise<void> {

@@ -45,8 +45,28 @@ export function decodePayload<T>(text: string): T {
   return JSON.parse(text, (_k, v) => (v && typeof v === "object" && typeof v.$n === "string" && Object.keys(v).length === 1 ? BigInt(v.$n) : v)) as T;
 }
 
-export async function appendOp(db: Kysely<EngineDatabase>, seq: number, kind: string, payload: unknown): Promise<void> {
-  await db.insertInto("engine_ops").values({ seq: BigInt(seq), kind, payload: encodePayload(payload) } as never).execute();
+/** One row of the log: an operation, its sequence number and its encoded payload. */
+export interface LogRow {
+  seq: number;
+  kind: string;
+  payload: string;
+}
+
+/**
+ * Writes a group of log rows in one multi-row insert. Ops that end a settlement batch (its
+ * outcome or its revert) mark their batches "done" in the same transaction, so the op and the
+ * mark are never apart. Without such ops the single statement is its own transaction.
+ */
+export async function appendOps(db: Kysely<EngineDatabase>, rows: readonly LogRow[], batchesDone: readonly number[] = []): Promise<void> {
+  const values = rows.map((r) => ({ seq: BigInt(r.seq), kind: r.kind, payload: r.payload }));
+  if (batchesDone.length === 0) {
+    await db.insertInto("engine_ops").values(values as never).execute();
+    return;
+  }
+  await db.transaction().execute(async (tx) => {
+    await tx.insertInto("engine_ops").values(values as never).execute();
+    await tx.updateTable("engine_batches").set({ status: "done" }).where("id", "in", batchesDone.map((id) => BigInt(id))).execute();
+  });
 }
 
 export async function loadOps(db: Kysely<EngineDatabase>): Promise<{ seq: number; kind: string; payload: string }[]> {
@@ -72,12 +92,4 @@ export async function loadOpenBatches(db: Kysely<EngineDatabase>) {
 export async function maxBatchId(db: Kysely<EngineDatabase>): Promise<number> {
   const row = await db.selectFrom("engine_batches").select((eb) => eb.fn.max("id").as("max")).executeTakeFirst();
   return row?.max == null ? 0 : Number(row.max);
-}
-
-/** An op that ends a batch (its outcome, or its revert) and the batch's "done" mark commit together. */
-export async function appendBatchEndOp(db: Kysely<EngineDatabase>, seq: number, kind: string, payload: unknown, batchId: number): Promise<void> {
-  await db.transaction().execute(async (tx) => {
-    await appendOp(tx, seq, kind, payload);
-    await tx.updateTable("engine_batches").set({ status: "done" }).where("id", "=", BigInt(batchId)).execute();
-  });
 }

@@ -1,5 +1,6 @@
 // Shared by the engine tests: deterministic wallets that sign with libsecp256k1, a static
 // prosumer directory, and an engine on an in-memory PGlite.
+import { InsertQueryNode, type KyselyPlugin, type QueryId } from "kysely";
 import type { Address, Hex } from "viem";
 import { keccak256, toHex } from "viem";
 import { marketDomain, type MarketDomain, type Order } from "../../contracts/client/order.js";
@@ -64,14 +65,74 @@ export async function freshDatabase(): Promise<Opened> {
   return { ...shared, close: async () => undefined };
 }
 
-export async function memoryEngine(options: { markets?: MarketConfig[]; directory?: ProsumerDirectory; db?: Opened; referencePrice?: number } = {}) {
+export async function memoryEngine(
+  options: { markets?: MarketConfig[]; directory?: ProsumerDirectory; db?: Opened; referencePrice?: number; probe?: LogProbe; maxOpsPerWrite?: number } = {},
+) {
   const opened = options.db ?? (await freshDatabase());
   const engine = await createEngine({
-    db: opened.db,
+    db: options.probe ? opened.db.withPlugin(options.probe.plugin) : opened.db,
+    ...(options.maxOpsPerWrite !== undefined ? { maxOpsPerWrite: options.maxOpsPerWrite } : {}),
     markets: options.markets ?? [market],
     domain: testDomain,
     directory: options.directory ?? staticDirectory(),
     ...(options.referencePrice !== undefined ? { referencePrice: () => options.referencePrice! } : {}),
   });
   return { engine, opened };
+}
+
+/**
+ * Watches the engine's writes to engine_ops through a kysely plugin: counts the insert
+ * statements, fails them (`failing`: before they reach the database), or holds their results
+ * (`hold()`: the rows are written, the engine does not know yet) until released.
+ */
+export interface LogProbe {
+  plugin: KyselyPlugin;
+  inserts: number;
+  failing: boolean;
+  hold(): () => void;
+}
+
+export function logProbe(): LogProbe {
+  const opsInserts = new WeakSet<QueryId>();
+  let gate: Promise<void> | undefined;
+  const probe: LogProbe = {
+    inserts: 0,
+    failing: false,
+    plugin: {
+      transformQuery({ node, queryId }) {
+        if (InsertQueryNode.is(node) && node.into?.table.identifier.name === "engine_ops") {
+          if (probe.failing) throw new Error("disk I/O error (injected by the test)");
+          probe.inserts++;
+          opsInserts.add(queryId);
+        }
+        return node;
+      },
+      async transformResult({ result, queryId }) {
+        if (gate && opsInserts.has(queryId)) await gate;
+        return result;
+      },
+    },
+    hold() {
+      let release!: () => void;
+      gate = new Promise<void>((resolve) => (release = resolve));
+      return () => {
+        gate = undefined;
+        release();
+      };
+    },
+  };
+  return probe;
+}
+
+/** Orders (id, status, filled) and fills as one string: equal strings, equal books. */
+export function engineSnapshot(engine: { state: { fills: unknown[]; orders: Map<Hex, { id: Hex; status: string; filledWh: number; sizeWh: number; seq: number }> } }): string {
+  return JSON.stringify(
+    { fills: engine.state.fills, orders: [...engine.state.orders.values()].map((o) => [o.id, o.seq, o.status, o.sizeWh, o.filledWh]) },
+    (_k, v) => (typeof v === "bigint" ? v.toString() : v),
+  );
+}
+
+/** Lets the event loop turn a few times (setImmediate callbacks, pending writes). */
+export async function turns(n = 5): Promise<void> {
+  for (let i = 0; i < n; i++) await new Promise((resolve) => setImmediate(resolve));
 }
