@@ -38,6 +38,11 @@ export interface BuildAppOptions {
   plugins?: FastifyPluginAsync[];
   /** Log every request (the node does; tests do not). */
   logRequests?: boolean;
+  /**
+   * A number that changes whenever the node's indexer commits. Routes that read the indexer's
+   * tables cache their answers until it changes; without it they query every time.
+   */
+  indexerVersion?: () => number;
 }
 
 export async function buildApp(options: BuildAppOptions): Promise<FastifyInstance> {
@@ -47,7 +52,8 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     logController: new LogController({ disableRequestLogging: !options.logRequests }),
     bodyLimit: settings.bodyLimit,
     trustProxy: false,
-    ajv: { customOptions: { coerceTypes: "array", useDefaults: true, removeAdditional: false, allErrors: false } },
+    // allowUnionTypes: `type: ["integer", "null"]` is plain JSON Schema; strict mode would warn on every start.
+    ajv: { customOptions: { coerceTypes: "array", useDefaults: true, removeAdditional: false, allErrors: false, allowUnionTypes: true } },
   }) as unknown as FastifyInstance;
 
   app.decorate("node", services);
@@ -57,9 +63,10 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   app.setNotFoundHandler((request, reply) => sendProblem(reply, problemOf("route_not_found", `no route ${request.method} ${request.url.split("?")[0]}`)));
 
   const limits = createRateLimits({ ...settings.rateLimit, clock: services.clock });
-  app.addHook("onRequest", limits.ip);
+  // A limit that is off adds no hook: every request pays for every hook there is.
+  if (limits.ip) app.addHook("onRequest", limits.ip);
   app.addHook("onRequest", readAccount);
-  app.addHook("preHandler", limits.address);
+  if (limits.address) app.addHook("preHandler", limits.address);
 
   if (settings.corsOrigins.length > 0) {
     await app.register(cors, { origin: settings.corsOrigins.includes("*") ? true : settings.corsOrigins, methods: ["GET", "POST", "PUT", "DELETE"] });
@@ -77,7 +84,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   await app.register(healthRoutes, options.health ?? { probes: {}, gauges: () => ({}) });
   await app.register(chainRoutes);
   await app.register(authRoutes, { siweDomains: settings.siweDomains });
-  await app.register(tradingRoutes);
+  await app.register(tradingRoutes, options.indexerVersion ? { indexerVersion: options.indexerVersion } : {});
   await app.register(prosumerRoutes);
   await app.register(realtimeRoutes, { hub: options.hub });
   await app.register(indexerApi, services.indexer);

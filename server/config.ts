@@ -32,6 +32,10 @@ export interface NodeConfig {
   };
   databaseUrl?: string;
   mqtt: { url?: string; host: string; port: number };
+  /** The meter bridge's MQTT identity: its topic root and its persistent session's client id
+   *  (BRIDGE_TOPIC_ROOT, BRIDGE_MQTT_CLIENT_ID, as for the standalone bridge). Two nodes on one
+   *  broker need their own of both. */
+  bridge: { topicRoot: string; mqttClientId: string };
   markets: MarketConfig[];
   timeZone: string;
   api: {
@@ -81,6 +85,14 @@ function url(env: Env, name: string, protocols: string[]): string | undefined {
     throw new NodeConfigError(name, `must be a URL (${protocols.join(" or ")})`, value);
   }
   if (!protocols.includes(parsed.protocol)) throw new NodeConfigError(name, `must use ${protocols.join(" or ")}`, value.replace(/\/\/[^@/]*@/, "//***@"));
+  return value;
+}
+
+/** One MQTT topic level or client id: letters, digits, '.', '_' and '-' (the bridge's rule). */
+function topicLevel(env: Env, name: string, fallback: string, maxLength: number): string {
+  const value = env[name];
+  if (value === undefined || value === "") return fallback;
+  if (value.length > maxLength || !/^[A-Za-z0-9._-]+$/.test(value)) throw new NodeConfigError(name, `must be 1 to ${maxLength} letters, digits, '.', '_' or '-'`, value);
   return value;
 }
 
@@ -149,6 +161,7 @@ export function readNodeConfig(env: Env = process.env, file: Record<string, unkn
     },
     ...(databaseUrl ? { databaseUrl } : {}),
     mqtt: { ...(mqttUrl ? { url: mqttUrl } : {}), host: env.MQTT_HOST ?? "127.0.0.1", port: int(env, {}, "MQTT_PORT", "", 1883, 0, 65_535) },
+    bridge: { topicRoot: topicLevel(env, "BRIDGE_TOPIC_ROOT", "energy-cloud", 128), mqttClientId: topicLevel(env, "BRIDGE_MQTT_CLIENT_ID", "meter-bridge", 64) },
     markets,
     timeZone,
     api: {

@@ -35,6 +35,8 @@ export const problemTable = {
   rate_limited: { status: 429, title: "Too many requests" },
   chain_rejected: { status: 422, title: "Chain rejected the transaction" },
   unavailable: { status: 503, title: "Service unavailable" },
+  /** The engine stopped after a failed log write (EngineFailedError): nothing is taken until a restart. */
+  engine_failed: { status: 503, title: "Matching engine stopped" },
   internal_error: { status: 500, title: "Internal error" },
 } as const;
 

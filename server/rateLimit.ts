@@ -46,17 +46,16 @@ export function createRateLimits(options: RateLimitOptions) {
     return sendProblem(reply, problemOf("rate_limited", `${what}; retry in ${Math.ceil(waitMs / 1000)} s`));
   };
   return {
-    /** onRequest: the per-IP limit (before any work is done). */
-    async ip(request: FastifyRequest, reply: FastifyReply) {
-      if (!byIp) return;
+    /** onRequest: the per-IP limit (before any work is done); undefined when off. */
+    ip: byIp && (async (request: FastifyRequest, reply: FastifyReply) => {
       const wait = byIp(request.ip);
       if (wait > 0) return refuse(reply, wait, `more than ${options.perIpPerMinute} requests a minute from ${request.ip}`);
-    },
-    /** preHandler: the per-address limit, once the token is known. */
-    async address(request: FastifyRequest, reply: FastifyReply) {
-      if (!byAddress || !request.account) return;
+    }),
+    /** preHandler: the per-address limit, once the token is known; undefined when off. */
+    address: byAddress && (async (request: FastifyRequest, reply: FastifyReply) => {
+      if (!request.account) return;
       const wait = byAddress(request.account.address);
       if (wait > 0) return refuse(reply, wait, `more than ${options.perAddressPerMinute} requests a minute from ${request.account.address}`);
-    },
+    }),
   };
 }

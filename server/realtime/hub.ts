@@ -54,7 +54,10 @@ export function createHub() {
       const mine = channelsOf.get(socket);
       for (const channel of channels) {
         mine?.delete(channel);
-        subscribers.get(channel)?.delete(socket);
+        const set = subscribers.get(channel);
+        set?.delete(socket);
+        // Channel names come from clients: an emptied set must not stay behind.
+        if (set && set.size === 0) subscribers.delete(channel);
       }
     },
     remove,

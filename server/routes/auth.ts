@@ -2,7 +2,7 @@
 // must name this node's domain and chain, carry an unused nonce of ours and be within its
 // validity window; the signature is checked by viem, which also accepts ERC-1271 smart wallets.
 import type { FastifyInstance } from "fastify";
-import { getAddress, type Hex } from "viem";
+import { getAddress, isAddressEqual, recoverMessageAddress, size, type Address, type Hex } from "viem";
 import { parseSiweMessage, verifySiweMessage } from "viem/siwe";
 import { energyMarketAbi, prosumerRegistryAbi } from "../../contracts/client/abi.js";
 import { roleIds } from "../../contracts/client/deploy.js";
@@ -21,6 +21,8 @@ const tokenResponse = {
 } as const;
 
 const problem = { $ref: "problem#" } as const;
+/** The suffix of an ERC-6492 signature (a smart wallet that is not deployed yet). */
+const ERC6492_MAGIC = "6492".repeat(16);
 
 export interface AuthRouteOptions {
   /** Domains a SIWE message may name; empty: the request's Host header. */
@@ -36,6 +38,27 @@ export async function authRoutes(app: FastifyInstance, options: AuthRouteOptions
       chain.publicClient.readContract({ address: chain.contracts.EnergyMarket, abi: energyMarketAbi, functionName: "hasRole", args: [roleIds.DEFAULT_ADMIN_ROLE, address] }),
     ]);
     return registrar || admin;
+  }
+
+  /**
+   * An externally owned account's signature is recovered here, with no chain call. Only when
+   * that fails and the address is a contract (ERC-1271) or the signature is wrapped for one not
+   * deployed yet (ERC-6492) does viem ask the chain. Asking the chain first let any caller make
+   * the node retry a reverting eth_call for a second per malformed signature.
+   */
+  async function signatureIsValid(address: Address, message: string, signature: Hex, time: Date): Promise<boolean> {
+    if (size(signature) === 65) {
+      try {
+        if (isAddressEqual(await recoverMessageAddress({ message, signature }), address)) return true;
+      } catch {
+        // Not a valid ECDSA signature; a contract wallet may still accept it.
+      }
+    }
+    if (!signature.toLowerCase().endsWith(ERC6492_MAGIC)) {
+      const code = await chain.publicClient.getCode({ address });
+      if (!code || code === "0x") return false;
+    }
+    return verifySiweMessage(chain.publicClient, { message, signature, time });
   }
 
   app.get("/v1/auth/nonce", {
@@ -93,9 +116,8 @@ export async function authRoutes(app: FastifyInstance, options: AuthRouteOptions
     const now = new Date(clock());
     if (parsed.expirationTime && parsed.expirationTime <= now) throw new ApiError("login_refused", "the message has expired (Expiration Time is past)", { field: "message.expirationTime" });
     if (parsed.notBefore && parsed.notBefore > now) throw new ApiError("login_refused", "the message is not valid yet (Not Before is in the future)", { field: "message.notBefore" });
-    const valid = await verifySiweMessage(chain.publicClient, { message, signature, time: now });
-    if (!valid) throw new ApiError("login_refused", `the signature is not ${parsed.address}'s signature of this message`, { field: "signature" });
     const address = getAddress(parsed.address);
+    if (!(await signatureIsValid(address, message, signature, now))) throw new ApiError("login_refused", `the signature is not ${address}'s signature of this message`, { field: "signature" });
     const operator = await isOperator(address);
     const { token } = sessions.issueToken(address, operator);
     request.log.info({ msg: "signed in", address, operator });

@@ -108,6 +108,11 @@ export async function prosumerRoutes(app: FastifyInstance): Promise<void> {
   });
 
   app.post<{ Body: { amount: number } }>("/v1/faucet", {
+    // The body is optional (`POST /v1/faucet` alone asks for the default amount); the schema's
+    // defaults fill an empty object, while an absent body would fail "body must be object".
+    preValidation: async (request) => {
+      request.body ??= {} as { amount: number };
+    },
     preHandler: requireAccount,
     schema: {
       tags: ["prosumers"],
@@ -119,7 +124,7 @@ export async function prosumerRoutes(app: FastifyInstance): Promise<void> {
   }, async (request) => {
     if (!chain.local || !chain.faucet) throw new ApiError("forbidden", "the faucet exists on the embedded local chain only");
     const to = request.account!.address;
-    const amount = BigInt(request.body?.amount ?? 1000) * 10n ** BigInt(chain.token.decimals);
+    const amount = BigInt(request.body.amount) * 10n ** BigInt(chain.token.decimals);
     const balance = await chain.publicClient.getBalance({ address: to });
     if (balance < 10n ** 17n) {
       const gas = await chain.faucet.sendTransaction({ to, value: 10n ** 18n } as never);

@@ -9,6 +9,25 @@ import { orderFromJson, orderRecordSchema, orderSchema, orderToJson, safeZoneLab
 import { ApiError } from "../problems.js";
 
 const problem = { $ref: "problem#" } as const;
+
+/**
+ * The order schema with every `anyOf` trying the decimal string first. Ajv coerces types while
+ * it walks anyOf branches (the app coerces for querystrings): with the integer branch first, a
+ * uint256 nonce sent as a decimal string became a lossy double, and the order's hash, and so its
+ * signature check, no longer matched what the wallet signed. String first, a JSON number is
+ * turned into its exact decimal text instead.
+ */
+function stringBranchFirst<T>(schema: T): T {
+  if (Array.isArray(schema)) return schema.map(stringBranchFirst) as T;
+  if (schema === null || typeof schema !== "object") return schema;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(schema)) {
+    if (k === "anyOf" && Array.isArray(v)) out[k] = [...v.filter((b) => b?.type === "string"), ...v.filter((b) => b?.type !== "string")].map(stringBranchFirst);
+    else out[k] = stringBranchFirst(v);
+  }
+  return out as T;
+}
+const signedOrderSchema = stringBranchFirst(orderSchema);
 /** How far ahead GET /v1/trading/markets lists intervals without orders yet. */
 const UPCOMING_SECONDS = 24 * 3600;
 const bearer = [{ bearer: [] }];
@@ -59,9 +78,38 @@ const tradeSchema = {
   },
 } as const;
 
-export async function tradingRoutes(app: FastifyInstance): Promise<void> {
+/** Columns GET /v1/trading/history shows: fewer columns, fewer values for PGlite to decode. */
+const historyColumns = [
+  "trade_id", "batch_id", "buyer", "seller", "zone", "energy_wh", "price_per_kwh", "amount", "delivery_start", "delivery_end", "source", "status", "delivered_wh", "executed_tx",
+] as const;
+const JSON_TYPE = "application/json; charset=utf-8";
+/** Cached answers kept per route at most; past it the cache starts over. */
+const MAX_CACHED = 10_000;
+
+export interface TradingRouteOptions {
+  /** Changes whenever the indexer commits (see BuildAppOptions); enables the history cache. */
+  indexerVersion?: () => number;
+}
+
+export async function tradingRoutes(app: FastifyInstance, options: TradingRouteOptions): Promise<void> {
   const { engine, clock, indexer } = app.node;
   const nowSeconds = () => Math.floor(clock() / 1000);
+
+  // The market list is the same for everyone: it is rebuilt only when a book's top, last price
+  // or status changed (the engine's "book" events, emitted once durable, so a client never sees
+  // it older than its own acknowledged order) or the clock moved to another second (gates close,
+  // new intervals open; reference prices from setMarketConditions show within that second).
+  let bookVersion = 0;
+  const onBook = () => {
+    bookVersion++;
+  };
+  engine.events.on("book", onBook);
+  app.addHook("onClose", async () => {
+    engine.events.off("book", onBook);
+  });
+  const marketsCache = new Map<string, { now: number; version: number; body: Buffer }>();
+  // A caller's history changes only when the indexer commits; answers are kept per commit.
+  const historyCache = new Map<string, { version: number; body: Buffer }>();
 
   app.get<{ Querystring: { zone?: string; status?: "open" | "closed" | "all" } }>("/v1/trading/markets", {
     schema: {
@@ -70,10 +118,14 @@ export async function tradingRoutes(app: FastifyInstance): Promise<void> {
       querystring: { type: "object", additionalProperties: false, properties: { zone: { type: "string", maxLength: 66 }, status: { type: "string", enum: ["open", "closed", "all"], default: "open" } } },
       response: { 200: { type: "object", required: ["markets"], properties: { now: { type: "integer" }, markets: { type: "array", items: marketSchema } } }, 400: problem },
     },
-  }, async (request) => {
+  }, async (request, reply) => {
     const now = nowSeconds();
     const zoneHex = request.query.zone ? zoneFromJson(request.query.zone, "zone") : undefined;
     const status = request.query.status ?? "open";
+    const cacheKey = `${zoneHex ?? ""}|${status}`;
+    const cached = marketsCache.get(cacheKey);
+    if (cached && cached.now === now && cached.version === bookVersion) return reply.type(JSON_TYPE).send(cached.body);
+    const version = bookVersion;
     const out = [];
     const seen = new Set<string>();
     for (const rec of engine.state.books.values()) {
@@ -104,7 +156,11 @@ export async function tradingRoutes(app: FastifyInstance): Promise<void> {
       }
     }
     out.sort((a, b) => a.intervalStart - b.intervalStart || a.zone.localeCompare(b.zone));
-    return { now, markets: out };
+    // Kept as bytes: a 40 KB string would be encoded again for every answer.
+    const body = Buffer.from(reply.serialize({ now, markets: out }) as string);
+    if (marketsCache.size >= 64) marketsCache.clear();
+    marketsCache.set(cacheKey, { now, version, body });
+    return reply.type(JSON_TYPE).send(body);
   });
 
   app.get<{ Params: { zone: string; intervalStart: number }; Querystring: { levels: number } }>("/v1/trading/markets/:zone/:intervalStart/book", {
@@ -145,7 +201,7 @@ export async function tradingRoutes(app: FastifyInstance): Promise<void> {
         additionalProperties: false,
         required: ["order", "signature"],
         properties: {
-          order: orderSchema,
+          order: signedOrderSchema,
           signature: { type: "string", pattern: "^0x[0-9a-fA-F]{130}$" },
           kind: { type: "string", enum: ["limit", "market"], default: "limit" },
           timeInForce: { type: "string", enum: ["gtc", "ioc", "fok"] },
@@ -200,9 +256,13 @@ export async function tradingRoutes(app: FastifyInstance): Promise<void> {
     schema: { tags: ["trading"], summary: "Cancel one of the caller's open orders", security: bearer, params: orderIdParams, response: { 200: orderRecordSchema, 401: problem, 403: problem, 404: problem, 409: problem } },
   }, async (request) => {
     const id = request.params.id.toLowerCase() as Hex;
+    const rec = engine.getOrder(id);
+    if (!rec) throw new ApiError("order_not_found", `no order ${request.params.id}`, { field: "id" });
+    if (rec.accepted.order.maker !== request.account!.address) throw new ApiError("not_order_maker", "this order belongs to another maker", { field: "id" });
+    if (rec.status !== "open") throw new ApiError("order_not_open", `the order is ${rec.status}, not open`, { field: "id" });
     await engine.cancelOrder(id, request.account!.address, nowSeconds());
-    const rec = engine.getOrder(id)!;
-    return orderToJson(rec, engine.fillsOf(rec));
+    const cancelled = engine.getOrder(id)!;
+    return orderToJson(cancelled, engine.fillsOf(cancelled));
   });
 
   app.get<{ Querystring: { limit: number; before?: string; status?: string } }>("/v1/trading/history", {
@@ -222,25 +282,44 @@ export async function tradingRoutes(app: FastifyInstance): Promise<void> {
       },
       response: { 200: { type: "object", required: ["trades"], properties: { trades: { type: "array", items: tradeSchema }, next: { type: ["string", "null"] } } }, 401: problem },
     },
-  }, async (request) => {
-    const me = request.account!.address.toLowerCase();
-    let query = indexer.db
-      .selectFrom("indexer_trades")
+  }, async (request, reply) => {
+    // The indexer stores addresses as the chain's events decode them: EIP-55 checksummed, like
+    // the signed-in address.
+    const me = request.account!.address;
+    const { limit, before, status } = request.query;
+    const cacheKey = `${me}|${limit}|${before ?? ""}|${status ?? ""}`;
+    // Read before the query: a commit while it runs leaves the answer tagged with the old count.
+    const version = options.indexerVersion?.();
+    if (version !== undefined) {
+      const cached = historyCache.get(cacheKey);
+      if (cached && cached.version === version) return reply.type(JSON_TYPE).send(cached.body);
+    }
+    // Newest `limit` as buyer and newest `limit` as seller, each straight off its index, then
+    // the newest `limit` of both (an OR over the two columns sorts every matching row instead).
+    const side = (column: "buyer" | "seller") => {
+      let q = indexer.db.selectFrom("indexer_trades").select(historyColumns).where("chain_id", "=", indexer.chainId).where(column, "=", me);
+      if (before) q = q.where("trade_id", "<", BigInt(before));
+      if (status) q = q.where("status", "=", status as never);
+      return q.orderBy("trade_id", "desc").limit(limit);
+    };
+    const rows = await indexer.db
+      .selectFrom((eb) => eb.selectFrom(side("buyer").as("b")).selectAll().unionAll(eb.selectFrom(side("seller").as("s")).selectAll()).as("t"))
       .selectAll()
-      .where("chain_id", "=", indexer.chainId)
-      .where((eb) => eb.or([eb("buyer", "=", me), eb("seller", "=", me)]))
       .orderBy("trade_id", "desc")
-      .limit(request.query.limit);
-    if (request.query.before) query = query.where("trade_id", "<", BigInt(request.query.before));
-    if (request.query.status) query = query.where("status", "=", request.query.status as never);
-    const rows = await query.execute();
+      .limit(limit)
+      .execute();
     const trades = rows.map((r) => ({
       tradeId: r.trade_id.toString(), batchId: r.batch_id.toString(), role: r.buyer === me ? "buyer" : "seller", buyer: r.buyer, seller: r.seller,
       zone: safeZoneLabel(r.zone as Hex), energyWh: r.energy_wh.toString(), pricePerKWh: r.price_per_kwh.toString(), amount: r.amount.toString(),
       deliveryStart: Number(r.delivery_start), deliveryEnd: Number(r.delivery_end), source: r.source, status: r.status,
       deliveredWh: r.delivered_wh === null ? null : r.delivered_wh.toString(), txHash: r.executed_tx,
     }));
-    return { trades, next: rows.length === request.query.limit ? rows[rows.length - 1]!.trade_id.toString() : null };
+    const body = Buffer.from(reply.serialize({ trades, next: rows.length === limit ? rows[rows.length - 1]!.trade_id.toString() : null }) as string);
+    if (version !== undefined) {
+      if (historyCache.size >= MAX_CACHED) historyCache.clear();
+      historyCache.set(cacheKey, { version, body });
+    }
+    return reply.type(JSON_TYPE).send(body);
   });
 
   app.get<{ Querystring: { zone?: string; status: "open" | "filled" | "cancelled"; limit: number } }>("/v1/trading/listings", {

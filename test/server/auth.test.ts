@@ -1,0 +1,202 @@
+// Sign-In With Ethereum and the tokens it hands out, through app.inject() and a real socket: the
+// nonce, every reason a login is refused (replay, domain, chain, expiry, signature, unknown or
+// stale nonce), refresh and logout ending the old token, expiry on the node's clock (which this
+// test moves instead of sleeping), and the guards: no token, another wallet's order, operator only.
+import { expect } from "chai";
+import type { Hex } from "viem";
+import { privateKeyToAccount } from "viem/accounts";
+import {
+  fetchClient, injectClient, intervalAhead, randomKey, siweLogin, signedOrder, signIn, startTestNode, type ChainDescription, type Http, type TestNode,
+} from "./helpers.js";
+
+describe("auth: Sign-In With Ethereum and tokens", function () {
+  this.timeout(120_000);
+  let t: TestNode;
+  let offsetMs = 0;
+  /** While set, the node's clock stands still there (plus the offset): boundaries are exact. */
+  let frozenAt: number | undefined;
+  const nodeNow = () => (frozenAt ?? Date.now()) + offsetMs;
+  let chain: ChainDescription;
+  let keys: { seller: Hex; buyer: Hex; operator: Hex };
+
+  before(async () => {
+    // The node's clock is ours: tokens and nonces expire when we move it, not after a sleep.
+    t = await startTestNode({}, { clock: nodeNow });
+    keys = { seller: t.node.testAccounts[0]!.privateKey, buyer: t.node.testAccounts[2]!.privateKey, operator: t.node.operatorKey! };
+    chain = (await injectClient(t.node.app)({ url: "/v1/chain" })).json as ChainDescription;
+  });
+
+  after(async () => {
+    await t?.close();
+  });
+
+  for (const transport of ["inject", "http"] as const) {
+    describe(`through ${transport === "inject" ? "app.inject()" : "a listening server"}`, () => {
+      let http: Http;
+      const login = (body: unknown) => http({ method: "POST", url: "/v1/auth/login", body });
+      const expectRefused = (res: Awaited<ReturnType<Http>>, field: string) => {
+        expect(res.status, res.text).to.equal(401);
+        expect(res.headers["content-type"]).to.match(/^application\/problem\+json/);
+        expect(res.json).to.include({ code: "login_refused", field });
+      };
+
+      before(() => {
+        http = transport === "inject" ? injectClient(t.node.app) : fetchClient(t.node.url);
+      });
+
+      it("GET /v1/auth/nonce: a fresh single-use nonce, with the domain and chain to sign for", async () => {
+        const a = await http({ url: "/v1/auth/nonce" });
+        const b = await http({ url: "/v1/auth/nonce" });
+        expect(a.status).to.equal(200);
+        expect(a.json.nonce).to.match(/^[0-9a-f]{32}$/);
+        expect(b.json.nonce).to.not.equal(a.json.nonce);
+        expect(a.json).to.include({ chainId: 31337, domain: http.host, uri: `http://${http.host}` });
+        expect(Date.parse(a.json.expiresAt) - nodeNow()).to.be.within(595_000, 600_000);
+      });
+
+      it("POST /v1/auth/login: a signed message gives a token for its address; operators are told apart", async () => {
+        const res = await login(await siweLogin(http, t.node, keys.seller));
+        expect(res.status, res.text).to.equal(200);
+        expect(res.json).to.include({ expiresIn: 900, address: privateKeyToAccount(keys.seller).address, operator: false });
+        expect(res.json.token).to.match(/^[A-Za-z0-9_-]{43}$/);
+        expect((await http({ url: "/v1/trading/orders", token: res.json.token })).status).to.equal(200);
+        const operator = await login(await siweLogin(http, t.node, keys.operator));
+        expect(operator.json).to.include({ operator: true, address: privateKeyToAccount(keys.operator).address });
+        // A wallet that is not even a prosumer may sign in (and then gets 422s where it trades).
+        const stranger = await login(await siweLogin(http, t.node, randomKey()));
+        expect(stranger.json).to.include({ operator: false });
+      });
+
+      it("refuses a replayed message: the nonce is spent by the first login", async () => {
+        const signed = await siweLogin(http, t.node, keys.seller);
+        expect((await login(signed)).status).to.equal(200);
+        expectRefused(await login(signed), "message.nonce");
+      });
+
+      it("refuses a nonce the node never issued", async () => {
+        expectRefused(await login(await siweLogin(http, t.node, keys.seller, { nonce: "notissued12345678" })), "message.nonce");
+      });
+
+      it("refuses another domain, and the refused attempt spends the nonce", async () => {
+        const nonce = (await http({ url: "/v1/auth/nonce" })).json.nonce as string;
+        const res = await login(await siweLogin(http, t.node, keys.seller, { nonce, domain: "evil.example" }));
+        expectRefused(res, "message.domain");
+        expect(res.json.detail).to.include("evil.example").and.include(http.host);
+        expectRefused(await login(await siweLogin(http, t.node, keys.seller, { nonce })), "message.nonce");
+      });
+
+      it("refuses another chain id", async () => {
+        const res = await login(await siweLogin(http, t.node, keys.seller, { chainId: 1 }));
+        expectRefused(res, "message.chainId");
+        expect(res.json.detail).to.match(/chain ID 1 is not this node's chain 31337/);
+      });
+
+      it("refuses an expired message and one not valid yet (on the node's clock)", async () => {
+        expectRefused(await login(await siweLogin(http, t.node, keys.seller, { expirationTime: new Date(nodeNow() - 60_000) })), "message.expirationTime");
+        expectRefused(await login(await siweLogin(http, t.node, keys.seller, { notBefore: new Date(nodeNow() + 60_000) })), "message.notBefore");
+        const valid = await login(await siweLogin(http, t.node, keys.seller, { expirationTime: new Date(nodeNow() + 60_000), notBefore: new Date(nodeNow() - 60_000) }));
+        expect(valid.status, valid.text).to.equal(200);
+      });
+
+      it("refuses a signature by another key, and one that is no signature at all", async () => {
+        const forged = await siweLogin(http, t.node, keys.seller, { signWith: keys.buyer });
+        const res = await login(forged);
+        expectRefused(res, "signature");
+        expect(res.json.detail).to.include(privateKeyToAccount(keys.seller).address);
+        const garbage = await siweLogin(http, t.node, keys.seller);
+        expectRefused(await login({ ...garbage, signature: "0xdeadbeef" }), "signature");
+      });
+
+      it("a malformed login names the field", async () => {
+        const notSiwe = await login({ message: "let me in", signature: "0x00" });
+        expect(notSiwe.status).to.equal(400);
+        expect(notSiwe.json).to.include({ code: "invalid_request", field: "message" });
+        const { message } = await siweLogin(http, t.node, keys.seller);
+        expect((await login({ message })).json).to.include({ status: 400, code: "invalid_request", field: "signature" });
+        expect((await login({ message, signature: "signed" })).json).to.include({ status: 400, field: "signature" });
+        expect((await login({ message, signature: "0x00", remember: true })).json).to.include({ status: 400, field: "remember" });
+      });
+
+      it("a nonce is good for 10 minutes of the node's clock", async () => {
+        const nonce = (await http({ url: "/v1/auth/nonce" })).json.nonce as string;
+        offsetMs += 601_000;
+        expectRefused(await login(await siweLogin(http, t.node, keys.seller, { nonce })), "message.nonce");
+      });
+
+      it("POST /v1/auth/refresh: a new token; the old one stops working", async () => {
+        const old = await signIn(http, t.node, keys.seller);
+        const res = await http({ method: "POST", url: "/v1/auth/refresh", token: old });
+        expect(res.status, res.text).to.equal(200);
+        expect(res.json).to.include({ expiresIn: 900, address: privateKeyToAccount(keys.seller).address, operator: false });
+        expect(res.json.token).to.not.equal(old);
+        expect((await http({ url: "/v1/trading/orders", token: res.json.token })).status).to.equal(200);
+        const dead = await http({ url: "/v1/trading/orders", token: old });
+        expect(dead.status).to.equal(401);
+        expect(dead.json).to.include({ code: "unauthorized", field: "authorization" });
+        expect((await http({ method: "POST", url: "/v1/auth/refresh", token: old })).json).to.include({ status: 401, code: "unauthorized" });
+        expect((await http({ method: "POST", url: "/v1/auth/refresh" })).json).to.include({ status: 401, code: "unauthorized" });
+      });
+
+      it("POST /v1/auth/logout: 204, then the token is dead", async () => {
+        const token = await signIn(http, t.node, keys.seller);
+        const res = await http({ method: "POST", url: "/v1/auth/logout", token });
+        expect(res.status).to.equal(204);
+        expect(res.text).to.equal("");
+        expect((await http({ url: "/v1/trading/orders", token })).json).to.include({ status: 401, code: "unauthorized" });
+        expect((await http({ method: "POST", url: "/v1/auth/logout", token })).status).to.equal(401);
+      });
+
+      it("a token expires after TOKEN_TTL_SECONDS of the node's clock: 401 token_expired, also for refresh", async () => {
+        frozenAt = Date.now();
+        try {
+          const token = await signIn(http, t.node, keys.seller);
+          const other = await signIn(http, t.node, keys.buyer);
+          offsetMs += 899_999;
+          expect((await http({ url: "/v1/trading/orders", token })).status).to.equal(200);
+          const refreshed = (await http({ method: "POST", url: "/v1/auth/refresh", token: other })).json.token as string;
+          offsetMs += 1;
+          const expired = await http({ url: "/v1/trading/orders", token });
+          expect(expired.status).to.equal(401);
+          expect(expired.json).to.include({ code: "token_expired", field: "authorization" });
+          expect(expired.json.detail).to.match(/expired/);
+          expect((await http({ method: "POST", url: "/v1/auth/refresh", token })).json).to.include({ status: 401 });
+          // A refreshed token's lifetime starts at the refresh.
+          expect((await http({ url: "/v1/trading/orders", token: refreshed })).status).to.equal(200);
+          offsetMs += 899_999;
+          expect((await http({ url: "/v1/trading/orders", token: refreshed })).json).to.include({ status: 401, code: "token_expired" });
+        } finally {
+          frozenAt = undefined;
+        }
+      });
+
+      it("guards: no token, a malformed header, an unknown token; public routes ignore a bad token", async () => {
+        const none = await http({ url: "/v1/trading/orders" });
+        expect(none.status).to.equal(401);
+        expect(none.json).to.include({ code: "unauthorized", field: "authorization" });
+        expect(none.json.detail).to.match(/\/v1\/auth\/login/);
+        expect((await http({ url: "/v1/trading/orders", headers: { authorization: "Basic dXNlcjpwYXNz" } })).json).to.include({ status: 401, code: "unauthorized", field: "authorization" });
+        expect((await http({ url: "/v1/trading/orders", token: "A".repeat(43) })).json).to.include({ status: 401, code: "unauthorized" });
+        expect((await http({ url: "/v1/chain", token: "A".repeat(43) })).status).to.equal(200);
+      });
+
+      it("another wallet's order: 403 not_order_maker to read or cancel it; operator routes: 403 operator_only", async () => {
+        const buyer = await signIn(http, t.node, keys.buyer);
+        const seller = await signIn(http, t.node, keys.seller);
+        const now = (await http({ url: "/v1/trading/markets" })).json.now as number;
+        const placed = await http({ method: "POST", url: "/v1/trading/orders", token: buyer, body: await signedOrder(chain, keys.buyer, { side: 0, intervalStart: intervalAhead(now), energyWh: 100, price: 90_000 }) });
+        expect(placed.status, placed.text).to.equal(201);
+        const id = placed.json.orderId as string;
+        for (const method of ["GET", "DELETE"] as const) {
+          const res = await http({ method, url: `/v1/trading/orders/${id}`, token: seller });
+          expect(res.status).to.equal(403);
+          expect(res.json).to.include({ code: "not_order_maker", field: "id" });
+        }
+        expect((await http({ url: `/v1/trading/orders/${id}`, token: buyer })).json.status).to.equal("open");
+        const register = await http({ method: "POST", url: "/v1/prosumers", token: seller, body: { address: privateKeyToAccount(randomKey()).address, meterId: "SM-X", zone: "ZONE-A" } });
+        expect(register.status).to.equal(403);
+        expect(register.json).to.include({ code: "operator_only" });
+        expect(register.json.detail).to.include(privateKeyToAccount(keys.seller).address);
+      });
+    });
+  }
+});
