@@ -290,7 +290,10 @@ describe("sdk: createEnergyClient against a node", function () {
 
     // Move the chain's clock past the delivery window (last test: later orders would be judged by it).
     const rpc = (method: string, params: unknown[]) => fetch(info.rpcUrl, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }) });
-    await rpc("evm_increaseTime", [interval + info.intervalSeconds - Math.floor(Date.now() / 1000) + 60]);
+    // Absolute, not relative to this process's clock: the chain's time may run ahead of it.
+    const latest = (await (await rpc("eth_getBlockByNumber", ["latest", false])).json()) as { result: { timestamp: string } };
+    const target = Math.max(interval + info.intervalSeconds + 60, Number(latest.result.timestamp) + 1);
+    await rpc("evm_setNextBlockTimestamp", [target]);
     await rpc("evm_mine", []);
     const disputed = await buyer.openDispute({ tradeId: takenId, reason: "meter shows nothing" });
     expect(disputed.tradeId).to.equal(taken.tradeId);
