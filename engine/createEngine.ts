@@ -1,5 +1,6 @@
 // The matching node's public API. Intake checks a signed order against everything that does
-// not depend on the book (fields, signature, corridor, registry, reputation) concurrently;
+// not depend on the book (fields, signature, corridor, registry, reputation) concurrently (the
+// digest and signer on worker threads with `intakeWorkers`, intake/createSignaturePool.ts);
 // then, synchronously and so one at a time, an operation is checked against the books, gets
 // the next sequence number, is applied in memory and queued for the log. Queued rows are
 // written together (group commit, store/createOpLog.ts); a caller is acknowledged, and events
@@ -19,7 +20,8 @@ import {
   type MarketSnapshot, type PendingEvent,
 } from "./engineEvents.js";
 import { EngineState, type AcceptedOrder, type ApplyOutcome, type BookRecord, type EngineOp, type FillRecord, type OrderKind, type OrderRecord, type SettlementResult } from "./engineState.js";
-import { bytesToHex, createOrderHasher, recoverSigner } from "./intake/orderSignature.js";
+import { createSignaturePool, type SignaturePool } from "./intake/createSignaturePool.js";
+import { createOrderRecoverer } from "./intake/orderSignature.js";
 import { bookKey, INTERVAL_SECONDS, toMarket, zoneLabel, type Market, type MarketConfig } from "./markets.js";
 import { forwardPriceCurve } from "./pricing/forwardPriceCurve.js";
 import { createReferencePricer, type MarketConditions } from "./referencePrice.js";
@@ -27,6 +29,7 @@ import { createOpLog, type OpLogGroup, type OpLogStats } from "./store/createOpL
 import { decodePayload, encodePayload, loadOps, migrateEngineStore, type EngineDatabase } from "./store/engineStore.js";
 
 export { EngineError, EngineFailedError } from "./errors.js";
+export { IntakeInterruptedError } from "./intake/errors.js";
 export type { BookEvent, EngineEvents, EventContext, MarketSnapshot, OrderEvent } from "./engineEvents.js";
 
 /** What the engine needs to know about prosumers, from the registry and the market contract. */
@@ -47,6 +50,9 @@ export interface EngineDeps {
   timeZone?: string;
   /** Most operations in one log write (default 1,000). */
   maxOpsPerWrite?: number;
+  /** Worker threads computing order digests and recovering signers (intake/createSignaturePool.ts);
+   *  0 (default) does it on the calling thread. Same results either way; close() stops them. */
+  intakeWorkers?: number;
   logger?: Logger;
 }
 
@@ -82,7 +88,7 @@ export async function createEngine(deps: EngineDeps) {
   const markets = deps.markets.map((m, i) => toMarket(m, i));
   await migrateEngineStore(deps.db);
   const state = new EngineState(markets);
-  const hashOrder = createOrderHasher(deps.domain);
+  const recoverOrder = createOrderRecoverer(deps.domain);
   const pricer = createReferencePricer(deps.timeZone);
   const referencePrice = deps.referencePrice ?? ((m: Market, intervalStart: number) => pricer.price(m, intervalStart));
 
@@ -220,8 +226,7 @@ export async function createEngine(deps: EngineDeps) {
       if (o.acceptedSources & ~0x1e) throw new ValidationError("order.acceptedSources", "bitmask of 1<<source for sources 1..4 (0 = any)");
       if (o.minSellerReputationBps < 0 || o.minSellerReputationBps > 10_000) throw new ValidationError("order.minSellerReputationBps", "must be 0 to 10000");
     }
-    const digest = hashOrder(o);
-    const signer = recoverSigner(digest, req.signature);
+    const { digest, signer } = signatures ? await signatures.recover(o, req.signature) : recoverOrder(o, req.signature);
     if (signer === null || signer.toLowerCase() !== o.maker.toLowerCase()) {
       throw new ValidationError("signature", "is not the maker's EIP-712 signature of this order for this market", { code: "bad_signature" });
     }
@@ -240,8 +245,13 @@ export async function createEngine(deps: EngineDeps) {
       effectivePrice = o.side === SIDE_BUY ? Math.min(price, ref) : Math.max(price, ref);
     }
     const accepted: AcceptedOrder = { order: o, signature: req.signature, kind, timeInForce, postOnly: req.postOnly ?? false, effectivePrice, sellerReputationBps };
-    return { id: bytesToHex(digest), accepted, market };
+    return { id: digest, accepted, market };
   }
+
+  // Started last: nothing above may throw and leave its threads behind.
+  const signatures: SignaturePool | undefined = deps.intakeWorkers
+    ? createSignaturePool({ domain: deps.domain, workers: deps.intakeWorkers, ...(deps.logger ? { logger: deps.logger } : {}) })
+    : undefined;
 
   return {
     state,
@@ -403,6 +413,15 @@ export async function createEngine(deps: EngineDeps) {
 
     /** Changes, emitted once durable, in sequence order. */
     events,
+
+    /** The intake's signature workers (stats, tests); undefined when intake runs in-thread. */
+    signaturePool: signatures,
+
+    /** Stops the intake's signature workers (orders they hold fail, retryable; later ones are
+     *  checked in-thread). The log and its database stay with whoever opened them. */
+    async close(): Promise<void> {
+      await signatures?.close();
+    },
   };
 
   /** Checks that depend on the books; run right before the place is committed. */

@@ -3,6 +3,7 @@
 // ./energy.config.json when present) over defaults that run everything embedded. A wrong
 // value stops start-up with an error naming the variable or the file's field and the rule.
 import { existsSync, readFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import type { Hex } from "viem";
 import { toMarket, type MarketConfig } from "../engine/markets.js";
 import { BaseError, ValidationError } from "../lib/errors.js";
@@ -46,6 +47,9 @@ export interface NodeConfig {
     tokenTtlSeconds: number;
   };
   settlement: { maxFills: number; maxLatencyMs: number };
+  /** Worker threads recovering order signatures (INTAKE_WORKERS); 0 = on the main thread.
+   *  Default 1 with at least 2 CPUs: the main thread keeps one core, recovery shares the other. */
+  intake: { workers: number };
   /** "system": wall time; "chain": the chain's latest block time (tests and simulations move it). */
   clock: "system" | "chain";
   /** Hardhat accounts 4.. funded and registered on a fresh embedded chain. */
@@ -175,9 +179,12 @@ export function readNodeConfig(env: Env = process.env, file: Record<string, unkn
       tokenTtlSeconds: int(env, file, "TOKEN_TTL_SECONDS", "tokenTtlSeconds", 900, 10, 86_400),
     },
     settlement: {
-      maxFills: int(env, file, "SETTLEMENT_MAX_FILLS", "settlementMaxFills", 100, 1, 500),
+      // At ~73k gas a fill, 150 fills (x1.2 estimate margin) stay under the 2^24 gas a
+      // transaction may use on current chains; a larger batch could never be mined.
+      maxFills: int(env, file, "SETTLEMENT_MAX_FILLS", "settlementMaxFills", 100, 1, 150),
       maxLatencyMs: int(env, file, "SETTLEMENT_MAX_LATENCY_MS", "settlementMaxLatencyMs", 2_000, 10, 600_000),
     },
+    intake: { workers: int(env, {}, "INTAKE_WORKERS", "", availableParallelism() >= 2 ? 1 : 0, 0, 64) },
     testAccounts: int(env, file, "TEST_ACCOUNTS", "testAccounts", 6, 0, 16),
     clock: "system",
   };

@@ -7,7 +7,11 @@ import type { FillRecord, OrderRecord } from "../engine/engineState.js";
 import { zoneLabel, zoneToHex } from "../engine/markets.js";
 import { ValidationError } from "../lib/errors.js";
 
-const uint = { anyOf: [{ type: "integer", minimum: 0 }, { type: "string", pattern: "^[0-9]{1,78}$" }] } as const;
+// The decimal string first: the app's Ajv coerces types while it tries anyOf branches, so with
+// the integer branch first a long decimal string (a uint256 nonce) became a lossy double, and the
+// order's hash no longer matched what the wallet signed. String first, a JSON number is turned
+// into its exact decimal text instead (and a negative or fractional one still fails both).
+const uint = { anyOf: [{ type: "string", pattern: "^[0-9]{1,78}$" }, { type: "integer", minimum: 0 }] } as const;
 const address = { type: "string", pattern: "^0x[0-9a-fA-F]{40}$" } as const;
 
 export const orderSchema = {

@@ -196,9 +196,11 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
     // ---- engine and settler
     const domain = marketDomain(chainId, contracts.EnergyMarket);
     const engine = await createEngine({
-      db: db as never, markets: config.markets, domain, timeZone: config.timeZone,
+      db: db as never, markets: config.markets, domain, timeZone: config.timeZone, intakeWorkers: config.intake.workers,
       directory: createChainDirectory(publicClient, { registry: contracts.ProsumerRegistry, market: contracts.EnergyMarket }),
     });
+    // Runs after the settler's closer below (closers run last first): stops the intake workers.
+    closers.push(() => engine.close());
     const settler = createSettler({
       engine, db: db as never, publicClient, walletClient: wallet(keys.matcher), market: contracts.EnergyMarket,
       maxFills: config.settlement.maxFills, maxLatencyMs: config.settlement.maxLatencyMs, now: nowSeconds, logger,

@@ -2,9 +2,10 @@
 // here the EIP-712 digest is built into one preallocated buffer (keccak from @noble/hashes)
 // and signatures are recovered and made by libsecp256k1 (npm `secp256k1`, ~11,000/s a core).
 // The digest equals EnergyMarket.hashOrder() and contracts/client/order.ts hashOrder() (tested).
+// Nothing here loads viem at run time: the signature workers import this file (viem takes ~0.4 s).
 import { keccak_256 } from "@noble/hashes/sha3.js";
 import secp256k1 from "secp256k1";
-import { hashTypedData, type Address, type Hex } from "viem";
+import type { Address, Hex } from "viem";
 import type { MarketDomain, Order } from "../../contracts/client/order.js";
 
 const ORDER_TYPE =
@@ -108,6 +109,26 @@ export function recoverSigner(digest: Uint8Array, signature: Hex): Address | nul
   }
 }
 
+/** An order's id (its EIP-712 digest) and its signer, as intake needs them. */
+export interface RecoveredOrder {
+  digest: Hex;
+  /** Null when `signature` is no valid signature at all. */
+  signer: Address | null;
+}
+
+/**
+ * Digest and signer of orders for one market: what intake runs on the main thread or, the same
+ * function, in its signature workers (intake/recoverWorker.ts), so both give identical results.
+ * Throws TypeError when the maker or zone is not hex of the right length.
+ */
+export function createOrderRecoverer(domain: MarketDomain): (order: Order, signature: Hex) => RecoveredOrder {
+  const hashOrder = createOrderHasher(domain);
+  return (order, signature) => {
+    const digest = hashOrder(order);
+    return { digest: bytesToHex(digest), signer: recoverSigner(digest, signature) };
+  };
+}
+
 /** Signs `digest` with a raw private key: 65 bytes r‖s‖v, v = 27 or 28 (as EOAs sign). */
 export function signDigest(privateKey: Uint8Array, digest: Uint8Array): Hex {
   const { signature, recid } = secp256k1.ecdsaSign(digest, privateKey);
@@ -122,15 +143,3 @@ export function addressOfKey(privateKey: Uint8Array): Address {
   const pub = secp256k1.publicKeyCreate(privateKey, false);
   return bytesToHex(keccak_256(pub.subarray(1)).subarray(12)) as Address;
 }
-
-/** viem's digest, for the equality test and any caller off the hot path. */
-export function hashOrderSlow(order: Order, domain: MarketDomain): Hex {
-  return hashTypedData({ domain, types: { Order: orderFields }, primaryType: "Order", message: order });
-}
-
-const orderFields = [
-  { name: "maker", type: "address" }, { name: "side", type: "uint8" }, { name: "zone", type: "bytes32" },
-  { name: "deliveryStart", type: "uint64" }, { name: "deliveryEnd", type: "uint64" }, { name: "energyWh", type: "uint64" },
-  { name: "limitPricePerKWh", type: "uint128" }, { name: "source", type: "uint8" }, { name: "acceptedSources", type: "uint8" },
-  { name: "minSellerReputationBps", type: "uint16" }, { name: "nonce", type: "uint256" }, { name: "expiry", type: "uint64" },
-] as const;

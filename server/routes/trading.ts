@@ -10,24 +10,6 @@ import { ApiError } from "../problems.js";
 
 const problem = { $ref: "problem#" } as const;
 
-/**
- * The order schema with every `anyOf` trying the decimal string first. Ajv coerces types while
- * it walks anyOf branches (the app coerces for querystrings): with the integer branch first, a
- * uint256 nonce sent as a decimal string became a lossy double, and the order's hash, and so its
- * signature check, no longer matched what the wallet signed. String first, a JSON number is
- * turned into its exact decimal text instead.
- */
-function stringBranchFirst<T>(schema: T): T {
-  if (Array.isArray(schema)) return schema.map(stringBranchFirst) as T;
-  if (schema === null || typeof schema !== "object") return schema;
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(schema)) {
-    if (k === "anyOf" && Array.isArray(v)) out[k] = [...v.filter((b) => b?.type === "string"), ...v.filter((b) => b?.type !== "string")].map(stringBranchFirst);
-    else out[k] = stringBranchFirst(v);
-  }
-  return out as T;
-}
-const signedOrderSchema = stringBranchFirst(orderSchema);
 /** How far ahead GET /v1/trading/markets lists intervals without orders yet. */
 const UPCOMING_SECONDS = 24 * 3600;
 const bearer = [{ bearer: [] }];
@@ -201,7 +183,7 @@ export async function tradingRoutes(app: FastifyInstance, options: TradingRouteO
         additionalProperties: false,
         required: ["order", "signature"],
         properties: {
-          order: signedOrderSchema,
+          order: orderSchema,
           signature: { type: "string", pattern: "^0x[0-9a-fA-F]{130}$" },
           kind: { type: "string", enum: ["limit", "market"], default: "limit" },
           timeInForce: { type: "string", enum: ["gtc", "ioc", "fok"] },
