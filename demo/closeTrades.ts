@@ -7,7 +7,8 @@
 // then the fee recipients claim their fees. The simulated clock (and with it the chain) jumps
 // past each deadline first.
 import { encodeFunctionData, type Address, type Hex, type PublicClient } from "viem";
-import { mnemonicToAccount, privateKeyToAccount } from "viem/accounts";
+import { privateKeyToAccount } from "viem/accounts";
+import { hardhatKey } from "../scripts/localChain.js";
 import { energyMarketAbi } from "../contracts/client/abi.js";
 import { amountFor } from "../contracts/client/amount.js";
 import type { ChainLedger, LedgerTrade } from "./chainLedger.js";
@@ -17,7 +18,6 @@ import { createTransactionSender, type ContractCall, type TransactionSender } fr
 
 const CALLS_PER_MULTICALL = 100;
 /** Hardhat's development mnemonic; account 3 is the embedded chain's arbiter (server/startNode.ts). */
-const HARDHAT_MNEMONIC = "test test test test test test test test test test test junk";
 
 export interface CloseTradesParameters {
   client: PublicClient;
@@ -39,10 +39,6 @@ export interface CloseTradesReturnType {
   reclaimed: number;
   /** tEUR base units the fee recipients claimed. */
   feesClaimed: bigint;
-}
-
-function hardhatKey(index: number): Hex {
-  return `0x${Buffer.from(mnemonicToAccount(HARDHAT_MNEMONIC, { addressIndex: index }).getHdKey().privateKey!).toString("hex")}`;
 }
 
 export async function closeTrades(p: CloseTradesParameters): Promise<CloseTradesReturnType> {

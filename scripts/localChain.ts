@@ -6,6 +6,7 @@ import { createServer, type IncomingMessage, type Server } from "node:http";
 import path from "node:path";
 import { network } from "hardhat";
 import type { EIP1193Provider, Hex } from "viem";
+import { mnemonicToAccount } from "viem/accounts";
 import { BaseError } from "../lib/errors.js";
 import { createLogger, type Logger } from "../lib/logger.js";
 
@@ -433,4 +434,13 @@ function listen(server: Server, host: string, port: number): Promise<void> {
     });
     server.listen(port, host, () => resolve());
   });
+}
+
+/** Hardhat's well-known development mnemonic: the accounts the embedded chain funds. */
+const HARDHAT_MNEMONIC = "test test test test test test test test test test test junk";
+
+/** The private key of the embedded chain's account `index` (0 deploys, 1 matches, 2 reports meters, 3 arbitrates). */
+export function hardhatKey(index: number): Hex {
+  const key = mnemonicToAccount(HARDHAT_MNEMONIC, { addressIndex: index }).getHdKey().privateKey!;
+  return `0x${Buffer.from(key).toString("hex")}` as Hex;
 }

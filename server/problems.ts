@@ -63,6 +63,12 @@ export const problemSchema = {
   },
 } as const;
 
+/** A route's error responses point here: `response: { 400: problem, ... }`. */
+export const problem = { $ref: "problem#" } as const;
+
+/** A route's OpenAPI security: a bearer token from POST /v1/auth/login. */
+export const bearer = [{ bearer: [] }];
+
 export interface Problem {
   type: string;
   title: string;

@@ -11,7 +11,7 @@ import {
   createPublicClient, createWalletClient, custom, defineChain, erc20Abi, getAddress, http, type Account, type Address, type Chain,
   type EIP1193Provider, type Hex, type PublicClient, type Transport, type WalletClient,
 } from "viem";
-import { mnemonicToAccount, privateKeyToAccount } from "viem/accounts";
+import { privateKeyToAccount } from "viem/accounts";
 import { energyMarketAbi, prosumerRegistryAbi, testEuroAbi } from "../contracts/client/abi.js";
 import { deployPlatform, readDeployment, roleIds, writeDeployment, type Deployment } from "../contracts/client/deploy.js";
 import { marketDomain, sourceMask } from "../contracts/client/order.js";
@@ -31,7 +31,7 @@ import type { IndexerDatabase } from "../indexer/store/schema.js";
 import { createChainRpc } from "../indexer/sync/rpc.js";
 import { openDatabase, redact, type OpenedDatabase } from "../lib/database.js";
 import { createLogger, type Logger } from "../lib/logger.js";
-import { startLocalChain, type LocalChain } from "../scripts/localChain.js";
+import { hardhatKey, startLocalChain, type LocalChain } from "../scripts/localChain.js";
 import { buildApp } from "./app.js";
 import { createSessions } from "./auth/sessions.js";
 import type { NodeConfig } from "./config.js";
@@ -40,8 +40,6 @@ import type { ChainInfo, NodeServices } from "./context.js";
 import { wireRealtime } from "./realtime/wireRealtime.js";
 import { createHub, type Hub } from "./realtime/hub.js";
 
-/** Hardhat's well-known development mnemonic: the embedded chain's accounts. */
-const HARDHAT_MNEMONIC = "test test test test test test test test test test test junk";
 const FAUCET_PER_ACCOUNT = 1_000n * 1_000_000n;
 
 export interface TestAccount {
@@ -86,11 +84,6 @@ export interface RunningNode {
   /** Resolves once the indexer has indexed every block mined so far (the head when called). */
   indexedBlock(): Promise<bigint>;
   close(): Promise<void>;
-}
-
-function hardhatKey(index: number): Hex {
-  const key = mnemonicToAccount(HARDHAT_MNEMONIC, { addressIndex: index }).getHdKey().privateKey!;
-  return `0x${Buffer.from(key).toString("hex")}` as Hex;
 }
 
 export async function startNode(options: StartNodeOptions): Promise<RunningNode> {

@@ -7,7 +7,7 @@ import { parseSiweMessage, verifySiweMessage } from "viem/siwe";
 import { energyMarketAbi, prosumerRegistryAbi } from "../../contracts/client/abi.js";
 import { roleIds } from "../../contracts/client/deploy.js";
 import { requireAccount } from "../auth/authenticate.js";
-import { ApiError } from "../problems.js";
+import { ApiError, problem } from "../problems.js";
 
 const tokenResponse = {
   type: "object",
@@ -20,7 +20,6 @@ const tokenResponse = {
   },
 } as const;
 
-const problem = { $ref: "problem#" } as const;
 /** The suffix of an ERC-6492 signature (a smart wallet that is not deployed yet). */
 const ERC6492_MAGIC = "6492".repeat(16);
 

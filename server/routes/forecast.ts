@@ -14,9 +14,8 @@ import { INTERVAL_SECONDS } from "../../engine/markets.js";
 import { ValidationError } from "../../lib/errors.js";
 import { requireAccount } from "../auth/authenticate.js";
 import { zoneFromJson } from "../orderJson.js";
-import { ApiError } from "../problems.js";
+import { ApiError, problem } from "../problems.js";
 
-const problem = { $ref: "problem#" } as const;
 const HOUR_MS = 3_600_000;
 /** What every model needs at least (seasonal naive: one week). */
 export const MIN_HISTORY_HOURS = FORECAST_MODELS["seasonal-naive"].minHistoryHours;

@@ -7,9 +7,8 @@ import { EnergySource, sourceMask, type EnergySourceName } from "../../contracts
 import { meterIdToBytes32 } from "../../bridge/meterDirectory.js";
 import { requireAccount, requireOperator } from "../auth/authenticate.js";
 import { safeZoneLabel, zoneFromJson } from "../orderJson.js";
-import { ApiError } from "../problems.js";
+import { ApiError, problem } from "../problems.js";
 
-const problem = { $ref: "problem#" } as const;
 const statuses = ["none", "active", "suspended"] as const;
 const sourceNames = Object.keys(EnergySource).filter((s) => s !== "none") as EnergySourceName[];
 

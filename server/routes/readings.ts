@@ -10,10 +10,8 @@ import { SMART_METER, deviceTopic } from "../../bridge/topics.js";
 import { toBaseUnits } from "../../bridge/units.js";
 import { requireAccount } from "../auth/authenticate.js";
 import { safeZoneLabel } from "../orderJson.js";
-import { ApiError } from "../problems.js";
+import { ApiError, bearer, problem } from "../problems.js";
 
-const problem = { $ref: "problem#" } as const;
-const bearer = [{ bearer: [] }];
 const DAY_MS = 86_400_000;
 
 type Direction = "consumption" | "generation";

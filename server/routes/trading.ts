@@ -6,13 +6,10 @@ import type { Hex } from "viem";
 import { INTERVAL_SECONDS } from "../../engine/markets.js";
 import { requireAccount } from "../auth/authenticate.js";
 import { orderFromJson, orderRecordSchema, orderSchema, orderToJson, safeZoneLabel, zoneFromJson, type OrderJson } from "../orderJson.js";
-import { ApiError } from "../problems.js";
-
-const problem = { $ref: "problem#" } as const;
+import { ApiError, bearer, problem } from "../problems.js";
 
 /** How far ahead GET /v1/trading/markets lists intervals without orders yet. */
 const UPCOMING_SECONDS = 24 * 3600;
-const bearer = [{ bearer: [] }];
 
 const marketSchema = {
   type: "object",

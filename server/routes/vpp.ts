@@ -10,15 +10,13 @@ import type { CommandAck } from "../../bridge/deviceCommands.js";
 import { loadLpSolver, optimizeDispatch, validateDispatchRequest, MAX_HORIZON, type DispatchRequest, type DispatchResult, type VppResource, type VppResourceType } from "../../engine/vpp/index.js";
 import { BaseError, ValidationError } from "../../lib/errors.js";
 import { requireAccount, requireOperator } from "../auth/authenticate.js";
-import { ApiError } from "../problems.js";
+import { ApiError, bearer, problem } from "../problems.js";
 import { planDeviceCommands } from "../vpp/planDeviceCommands.js";
 import {
   addResource, commandOwner, deleteResource, deleteVpp, getVpp, insertApply, insertRun, insertVpp, lastApply, lastRun, listVpps, migrateVppStore, updateVpp,
   type VppApply, type VppCommandRecord, type VppDatabase, type VppResourceRecord, type VppRun,
 } from "../vpp/vppStore.js";
 
-const problem = { $ref: "problem#" } as const;
-const bearer = [{ bearer: [] }];
 const RESOURCE_TYPES: readonly VppResourceType[] = ["solar", "wind", "storage", "grid", "flexibleLoad"];
 /** Ids go into channel names (`vpp.{id}.status`) and URLs: the hub's id alphabet. */
 const ID_PATTERN = "^[A-Za-z0-9_-]{1,64}$";
