@@ -9,6 +9,7 @@ import type { IndexerDatabase } from "../indexer/store/schema.js";
 import type { Logger } from "../lib/logger.js";
 import type { Bridge } from "../bridge/startBridge.js";
 import type { Sessions } from "./auth/sessions.js";
+import type { Coordination } from "./coordination/types.js";
 import type { Hub } from "./realtime/hub.js";
 
 export interface ChainInfo {
@@ -47,6 +48,8 @@ export interface NodeServices {
   bridge?: Bridge;
   /** WebSocket channels: plugins publish here. */
   hub?: Hub;
+  /** Resources, reports and demand-response events (set by the coordination plugin). */
+  coordination?: Coordination;
 }
 
 export interface AuthenticatedAccount {
