@@ -113,9 +113,12 @@ export function createSettler(deps: SettlerDeps) {
     try {
       gas = await deps.publicClient.estimateGas({ account: deps.walletClient.account, to: deps.market, data });
     } catch (err) {
-      // The whole batch would revert (paused market, gas): leave the fills queued.
-      deps.logger?.warn({ msg: "settlement batch would revert; fills stay queued", batch: id, err: (err as Error).message });
       nextBatchId--;
+      // Too much gas for one transaction (the chain caps it at 2^24) fails the estimate like a
+      // revert does: try the first half; the rest stays queued for the next cut. A batch that
+      // fails even as one fill would revert whatever its size (paused market): leave it queued.
+      if (fills.length > 1) return send(fills.slice(0, Math.ceil(fills.length / 2)));
+      deps.logger?.warn({ msg: "settlement batch would revert; fills stay queued", batch: id, err: (err as Error).message });
       return false;
     }
     const request = await deps.walletClient.prepareTransactionRequest({
