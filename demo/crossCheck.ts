@@ -32,6 +32,9 @@ export interface CrossCheckParameters {
   /** The fee recipients (community treasury, grid operator); they start with no tEUR. */
   feeRecipients: readonly Address[];
   fundingPerHousehold: bigint;
+  /** Accounts the node funded for itself (the community aggregator, test accounts): their
+   *  tEUR counts towards the supply, whatever they did with it. */
+  otherHolders?: readonly Address[];
   /** Sellers the simulation made under-deliver. */
   underDeliverers: ReadonlySet<string>;
   /** Order ids the API acknowledged, and how many orders it refused. */
@@ -114,10 +117,11 @@ export async function crossCheck(p: CrossCheckParameters): Promise<CrossCheck[]>
     p.feeRecipients.map((a, i) => `${a} holds ${recipientBalances[i]}, accrued ${accruedTo.get(key(a)) ?? 0n}, claimed ${ledger.feesClaimed.get(key(a) as Address) ?? 0n}`).join("; "),
   );
   const recipientTotal = recipientBalances.reduce((a, b) => a + b, 0n);
+  const othersTotal = (p.otherHolders?.length ? await readBalances(p, p.otherHolders) : []).reduce((a, b) => a + b, 0n);
   add(
     "chain: no tEUR created or lost",
-    householdTotal + marketBalance + recipientTotal === totalSupply,
-    `households ${householdTotal} + market ${marketBalance} + fee recipients ${recipientTotal} = supply ${totalSupply}`,
+    householdTotal + marketBalance + recipientTotal + othersTotal === totalSupply,
+    `households ${householdTotal} + market ${marketBalance} + fee recipients ${recipientTotal} + the node's own accounts ${othersTotal} = supply ${totalSupply}`,
   );
 
   // ---- bridge: one report per trade, decisions as reported, disputes only for real shortfalls

@@ -44,7 +44,7 @@ import { onboardHouseholds } from "./onboardHouseholds.js";
 import { createOrderPlacer, type PlacedOrder } from "./placeOrders.js";
 import { connectMeterPublisher, type MeterPublisher } from "./publishReadings.js";
 import { writeTradeReport, type TradeRecord, type TradeReportJson } from "./report.js";
-import { createSimClock } from "./simClock.js";
+import { createSimClock, type SimClock } from "./simClock.js";
 import type { SkyCondition } from "./solar.js";
 import { createTransactionSender } from "./sendTransactions.js";
 
@@ -91,6 +91,13 @@ export interface RunDemoOptions {
   logLevel?: string;
   /** One line per progress step (stderr in the CLI). */
   progress?: (line: string) => void;
+  /** Funded, registered test accounts the node adds on its chain (TEST_ACCOUNTS). Default 0. */
+  testAccounts?: number;
+  /**
+   * Called once the day is done and checked, before the node stops: a caller (the dashboard's
+   * browser test) looks at the running node with the demo's data in it and may move the clock on.
+   */
+  beforeStop?: (running: { node: RunningNode; clock: SimClock; result: RunDemoResult }) => Promise<void>;
 }
 
 export interface RunDemoResult {
@@ -217,7 +224,7 @@ export async function runDemo(options: RunDemoOptions = {}): Promise<RunDemoResu
     await watch.time("setup: chain genesis", () => prepareChainGenesis(dataDir, sim.nowSeconds()));
     const config = readNodeConfig({
       PORT: "0", CHAIN_PORT: "0", MQTT_PORT: "0", DATA_DIR: dataDir, DEPLOYMENTS_DIR: path.join(dataDir, "deployments"),
-      RATE_LIMIT_PER_IP: "0", RATE_LIMIT_PER_ADDRESS: "0", TEST_ACCOUNTS: "0", TOKEN_TTL_SECONDS: "86400", TIME_ZONE: community.timeZone,
+      RATE_LIMIT_PER_IP: "0", RATE_LIMIT_PER_ADDRESS: "0", TEST_ACCOUNTS: String(options.testAccounts ?? 0), TOKEN_TTL_SECONDS: "86400", TIME_ZONE: community.timeZone,
       SETTLEMENT_MAX_FILLS: String(options.settlementMaxFills ?? 130), SETTLEMENT_MAX_LATENCY_MS: "100",
     }, {});
     for (const zone of community.zoneIds) {
@@ -427,6 +434,7 @@ export async function runDemo(options: RunDemoOptions = {}): Promise<RunDemoResu
       crossCheck({
         client, chainId: n.chainId, contracts, multicall: onboarded.multicall, ledger, engine, db: n.services.indexer.db as never, api: a,
         households: wallets.map((w) => w.address), feeRecipients: [treasury.address, gridOperator.address], fundingPerHousehold: FUNDING_PER_HOUSEHOLD, underDeliverers,
+        otherHolders: [...(n.services.aggregator ? [n.services.aggregator.address] : []), ...n.testAccounts.map((t) => t.address)],
         acceptedOrderIds, refusedOrders: refused, readingsPublished,
         bridgeCounts: { accepted: bridgeMetrics.accepted, duplicates: bridgeMetrics.duplicates, deadLettered: Object.values(bridgeMetrics.deadLettered).reduce((x, y) => x + (y ?? 0), 0) },
         reportPeriod: date.slice(0, 4),
@@ -472,6 +480,7 @@ export async function runDemo(options: RunDemoOptions = {}): Promise<RunDemoResu
       bench: { totalMs: 0, phases: watch.phases, maxChainLeadSeconds: sim.maxChainLeadSeconds(), settlement },
     };
     if (refused > 0) progress(`orders refused by the API: ${JSON.stringify(refusals)}`);
+    if (options.beforeStop) await options.beforeStop({ node: n, clock: sim, result });
     await watch.time("close: stop node", async () => {
       await meters?.close();
       meters = undefined;

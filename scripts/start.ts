@@ -17,6 +17,7 @@ async function main() {
   const lines = [
     "",
     "P2P energy market — node running",
+    `  dashboard       ${node.url}/  (market, deliveries, grid, community, my wallet)`,
     `  API             ${node.url}/v1  (OpenAPI: ${node.url}/docs, health: ${node.url}/healthz, metrics: ${node.url}/metrics)`,
     `  WebSocket       ${node.url.replace(/^http/, "ws")}/v1/energy/real-time`,
     `  JSON-RPC        ${node.rpcUrl}${node.services.chain.local ? `  (embedded chain; ${node.chainReplayed > 0 ? `restored ${node.chainReplayed} journalled requests` : "fresh"})` : ""}`,
@@ -34,6 +35,8 @@ async function main() {
     for (const a of node.testAccounts) lines.push(`    ${a.address}  ${a.zone}  meter ${a.meterId}  key ${a.privateKey}`);
     lines.push(`  operator        ${d.roles.admin} (registrar/admin)`);
   }
+  const aggregator = node.services.aggregator;
+  if (aggregator) lines.push(`  aggregator      ${aggregator.address} (the community's wallet for the orchestrator's orders, ${aggregator.zone})`);
   lines.push("", "Try: npm run cli -- --help     Ctrl-C stops everything.", "");
   console.log(lines.join("\n"));
 

@@ -5,6 +5,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import type { Hex } from "viem";
+import { readComplianceSettings, type ComplianceSettings } from "../engine/compliance/settings.js";
 import { toMarket, type MarketConfig } from "../engine/markets.js";
 import { BaseError, ValidationError } from "../lib/errors.js";
 
@@ -54,6 +55,11 @@ export interface NodeConfig {
   clock: "system" | "chain";
   /** Hardhat accounts 4.. funded and registered on a fresh embedded chain. */
   testAccounts: number;
+  /** Trade-validation thresholds, emission factor, regions (COMPLIANCE_*, file key `compliance`). */
+  compliance: ComplianceSettings;
+  /** The microgrid orchestrator's community wallet (AGGREGATOR_KEY; on the embedded chain a
+   *  fixed Hardhat key when unset) and the zone it is registered in (AGGREGATOR_ZONE). */
+  orchestrator: { aggregatorKey?: Hex; aggregatorZone: string };
 }
 
 export const defaultMarkets: MarketConfig[] = [
@@ -100,6 +106,22 @@ function topicLevel(env: Env, name: string, fallback: string, maxLength: number)
   return value;
 }
 
+function compliance(env: Env, section: unknown): ComplianceSettings {
+  try {
+    return readComplianceSettings(env, section);
+  } catch (err) {
+    if (err instanceof ValidationError) throw new NodeConfigError(err.field!, err.shortMessage.slice(err.field!.length + 2));
+    throw err;
+  }
+}
+
+function orchestratorSettings(env: Env, markets: MarketConfig[]): NodeConfig["orchestrator"] {
+  const aggregatorKey = key(env, "AGGREGATOR_KEY");
+  const aggregatorZone = env.AGGREGATOR_ZONE || markets[0]!.zone;
+  if (!markets.some((m) => m.zone === aggregatorZone)) throw new NodeConfigError("AGGREGATOR_ZONE", `must be a market zone: ${markets.map((m) => m.zone).join(", ")}`, aggregatorZone);
+  return { ...(aggregatorKey ? { aggregatorKey } : {}), aggregatorZone };
+}
+
 export function readConfigFile(env: Env, cwd = process.cwd()): Record<string, unknown> {
   const path = env.CONFIG_FILE ?? (existsSync(`${cwd}/energy.config.json`) ? `${cwd}/energy.config.json` : undefined);
   if (!path) return {};
@@ -118,7 +140,7 @@ export function readConfigFile(env: Env, cwd = process.cwd()): Record<string, un
   }
 }
 
-const knownFileKeys = new Set(["markets", "timeZone", "corsOrigins", "bodyLimit", "rateLimitPerIpPerMinute", "rateLimitPerAddressPerMinute", "siweDomains", "tokenTtlSeconds", "settlementMaxFills", "settlementMaxLatencyMs", "testAccounts", "dataDir", "port"]);
+const knownFileKeys = new Set(["markets", "timeZone", "corsOrigins", "bodyLimit", "rateLimitPerIpPerMinute", "rateLimitPerAddressPerMinute", "siweDomains", "tokenTtlSeconds", "settlementMaxFills", "settlementMaxLatencyMs", "testAccounts", "dataDir", "port", "compliance"]);
 
 export function readNodeConfig(env: Env = process.env, file: Record<string, unknown> = readConfigFile(env)): NodeConfig {
   for (const k of Object.keys(file)) if (!knownFileKeys.has(k)) throw new NodeConfigError(`config.${k}`, `is not a setting; known: ${[...knownFileKeys].join(", ")}`);
@@ -186,6 +208,8 @@ export function readNodeConfig(env: Env = process.env, file: Record<string, unkn
     },
     intake: { workers: int(env, {}, "INTAKE_WORKERS", "", availableParallelism() >= 2 ? 1 : 0, 0, 64) },
     testAccounts: int(env, file, "TEST_ACCOUNTS", "testAccounts", 6, 0, 16),
+    compliance: compliance(env, file.compliance),
+    orchestrator: orchestratorSettings(env, markets),
     clock: "system",
   };
   const clockSetting = env.NODE_CLOCK ?? "system";

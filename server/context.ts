@@ -9,6 +9,7 @@ import type { IndexerDatabase } from "../indexer/store/schema.js";
 import type { Logger } from "../lib/logger.js";
 import type { Bridge } from "../bridge/startBridge.js";
 import type { Sessions } from "./auth/sessions.js";
+import type { NodeConfig } from "./config.js";
 import type { Coordination } from "./coordination/types.js";
 import type { Hub } from "./realtime/hub.js";
 
@@ -48,6 +49,12 @@ export interface NodeServices {
   bridge?: Bridge;
   /** WebSocket channels: plugins publish here. */
   hub?: Hub;
+  /** The settings the node started with (routes read their sections from here). */
+  config?: NodeConfig;
+  /** The community's IANA time zone (TIME_ZONE): dashboards show times in it. */
+  timeZone?: string;
+  /** Funded, registered accounts of the embedded chain (Hardhat's well-known keys); empty elsewhere. */
+  testAccounts?: { address: Address; privateKey: `0x${string}`; meterId: string; zone: string }[];
   /** Resources, reports and demand-response events (set by the coordination plugin). */
   coordination?: Coordination;
 }

@@ -1,8 +1,12 @@
 // Route plugins beyond the core (trading, auth, chain, prosumers, auditor): each group in its
 // own file, registered by the node in this order.
 import type { FastifyPluginAsync } from "fastify";
+import { complianceRoutes } from "./routes/compliance.js";
+import { coordinationRoutes } from "./routes/coordination.js";
 import { forecastRoutes } from "./routes/forecast.js";
+import { orchestratorRoutes } from "./routes/orchestrator.js";
 import { readingRoutes } from "./routes/readings.js";
 import { vppRoutes } from "./routes/vpp.js";
+import { webRoutes } from "./routes/web.js";
 
-export const nodePlugins: FastifyPluginAsync[] = [vppRoutes, forecastRoutes, readingRoutes];
+export const nodePlugins: FastifyPluginAsync[] = [vppRoutes, coordinationRoutes, forecastRoutes, readingRoutes, orchestratorRoutes, complianceRoutes, webRoutes];

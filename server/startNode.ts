@@ -21,6 +21,7 @@ import { startEmbeddedBroker, type EmbeddedBroker } from "../bridge/embeddedBrok
 import { meterIdToBytes32 } from "../bridge/meterDirectory.js";
 import { startBridge, type Bridge } from "../bridge/startBridge.js";
 import { createChainDirectory } from "../engine/chainDirectory.js";
+import { toUnits } from "../engine/compliance/decimal.js";
 import { createEngine, type Engine } from "../engine/createEngine.js";
 import { zoneToHex } from "../engine/markets.js";
 import { createSettler } from "../engine/settlement/createSettler.js";
@@ -39,6 +40,7 @@ import { NodeConfigError } from "./config.js";
 import type { ChainInfo, NodeServices } from "./context.js";
 import { wireRealtime } from "./realtime/wireRealtime.js";
 import { createHub, type Hub } from "./realtime/hub.js";
+import { aggregatorSigner, EMBEDDED_AGGREGATOR_INDEX, setUpAggregatorAccount } from "./orchestrator/aggregatorAccount.js";
 
 const FAUCET_PER_ACCOUNT = 1_000n * 1_000_000n;
 
@@ -173,6 +175,12 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
       }
       if (freshDeployment) await fundTestAccounts(publicClient, wallet(keys.admin!), contracts, testAccounts);
     }
+    // The orchestrator's community wallet: configured, or on the embedded chain a fixed key set up
+    // (gas, tEUR, prosumer registration, market allowance) with a fresh deployment.
+    const aggregatorKey = config.orchestrator.aggregatorKey ?? (local ? hardhatKey(EMBEDDED_AGGREGATOR_INDEX) : undefined);
+    if (local && freshDeployment && aggregatorKey) {
+      await setUpAggregatorAccount(publicClient, wallet(keys.admin!), wallet(aggregatorKey), contracts, config.orchestrator.aggregatorZone);
+    }
 
     // ---- database: one for every part (tables are prefixed per part)
     let database: OpenedDatabase<EngineDatabase & IndexerDatabase & BridgeDatabase>;
@@ -267,9 +275,10 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
     };
     const sessions = createSessions({ tokenTtlSeconds: config.api.tokenTtlSeconds, nonceTtlSeconds: 600, clock });
     const services: NodeServices = {
-      chain: chainInfo, engine, sessions, clock, logger, bridge,
-      indexer: { db: db as never, rpc: createChainRpc({ url: rpcUrl, timeoutMs: 5_000, maxRetries: 1 }), chainId, contracts: { EnergyMarket: contracts.EnergyMarket, ProsumerRegistry: contracts.ProsumerRegistry }, tokenDecimals: decimals, co2MicroKgPerKWh: 385_000n },
+      chain: chainInfo, engine, sessions, clock, logger, bridge, config, timeZone: config.timeZone, testAccounts,
+      indexer: { db: db as never, rpc: createChainRpc({ url: rpcUrl, timeoutMs: 5_000, maxRetries: 1 }), chainId, contracts: { EnergyMarket: contracts.EnergyMarket, ProsumerRegistry: contracts.ProsumerRegistry }, tokenDecimals: decimals, co2MicroKgPerKWh: toUnits(config.compliance.emissionFactorKgPerKwh, 6, "compliance.emissionFactorKgPerKwh") },
     };
+    if (aggregatorKey) services.aggregator = aggregatorSigner(aggregatorKey, config.orchestrator.aggregatorZone, domain);
     const hub = createHub();
     services.hub = hub;
     const unwire = wireRealtime({ hub, engine, bridge });

@@ -15,6 +15,7 @@ export const channelPatterns = [
   /^vpp\.[A-Za-z0-9_-]{1,64}\.status$/,
   /^trading\.market\.[A-Za-z0-9_-]{1,32}$/,
   /^events\.[A-Za-z0-9_.:-]{1,64}$/,
+  /^orchestrator\.actions$/,
 ];
 
 export function isChannel(name: string): boolean {

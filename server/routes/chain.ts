@@ -14,6 +14,8 @@ export async function chainRoutes(app: FastifyInstance): Promise<void> {
     token: { address: chain.contracts.PaymentToken, symbol: chain.token.symbol, decimals: chain.token.decimals },
     eip712: { domain: chain.domain, primaryType: "Order", types: orderTypes },
     intervalSeconds: INTERVAL_SECONDS,
+    // Dashboards and reports show times in the community's zone, not the viewer's.
+    timeZone: app.node.timeZone ?? "Europe/Berlin",
     sources: { solar: 1, wind: 2, storage: 3, mixed: 4 },
     markets: engine.markets.map((m) => ({
       zone: m.zone, zoneId: m.zoneHex, mode: m.mode, feedInTariff: m.feedInTariff, retailPrice: m.retailPrice, basePrice: m.basePrice,
@@ -44,6 +46,7 @@ export async function chainRoutes(app: FastifyInstance): Promise<void> {
               },
             },
             intervalSeconds: { type: "integer" },
+            timeZone: { type: "string", description: "the community's IANA time zone, e.g. Europe/Berlin" },
             sources: field,
             markets: {
               type: "array",

@@ -49,6 +49,14 @@ describe("node configuration", () => {
     refused(() => readNodeConfig({ TIME_ZONE: "Mars/Olympus" }, {}), "TIME_ZONE", /IANA/);
   });
 
+  it("orchestrator: the aggregator key and zone, defaulting to no key and the first market's zone", () => {
+    expect(readNodeConfig({}, {}).orchestrator).to.deep.equal({ aggregatorZone: "ZONE-A" });
+    const key = `0x${"22".repeat(32)}`;
+    expect(readNodeConfig({ AGGREGATOR_KEY: key, AGGREGATOR_ZONE: "ZONE-B" }, {}).orchestrator).to.deep.equal({ aggregatorKey: key, aggregatorZone: "ZONE-B" });
+    refused(() => readNodeConfig({ AGGREGATOR_ZONE: "ZONE-Q" }, {}), "AGGREGATOR_ZONE", /ZONE-A, ZONE-B/);
+    refused(() => readNodeConfig({ AGGREGATOR_KEY: "0x1234" }, {}), "AGGREGATOR_KEY", /64 hex digits/);
+  });
+
   it("never echoes a private key", () => {
     try {
       readNodeConfig({ CHAIN_RPC_URL: "http://127.0.0.1:8545", MATCHER_PRIVATE_KEY: "0xsecretsecret" }, {});
@@ -72,5 +80,25 @@ describe("node configuration", () => {
     writeFileSync(file, "{ not json");
     refused(() => readConfigFile({ CONFIG_FILE: file }), "CONFIG_FILE", /one JSON object/);
     refused(() => readConfigFile({ CONFIG_FILE: path.join(dir, "missing.json") }), "CONFIG_FILE", /cannot be read \(ENOENT\)/);
+  });
+
+  it("compliance: defaults, environment over file, regions from the file, bad values refused by name", () => {
+    const d = readNodeConfig({}, {}).compliance;
+    expect([d.largeTradeKwh, d.marketRatePerKwh, d.maxDeliveryHours, d.emissionFactorKgPerKwh, d.minMeteredSharePct]).to.deep.equal([1_000, null, 24, 0.385, 95]);
+    expect(Object.keys(d.regions)).to.deep.equal(["EU-DE"]);
+    expect(d.regions["EU-DE"]).to.include({ energySharingDirective: true, meteringCompliant: true, consumerProtection: true, gridCode: true });
+    const region = { energySharingDirective: true, meteringCompliant: false, consumerProtection: true, gridCode: true };
+    const c = readNodeConfig(
+      { COMPLIANCE_LARGE_TRADE_KWH: "500", COMPLIANCE_EMISSION_FACTOR_KG_PER_KWH: "0.4" },
+      { compliance: { largeTradeKwh: 700, marketRatePerKwh: 0.3, maxDeliveryHours: 12, regions: { "EU-NL": region } } },
+    ).compliance;
+    expect([c.largeTradeKwh, c.marketRatePerKwh, c.maxDeliveryHours, c.emissionFactorKgPerKwh]).to.deep.equal([500, 0.3, 12, 0.4]);
+    expect(c.regions).to.deep.equal({ "EU-NL": region });
+    refused(() => readNodeConfig({ COMPLIANCE_MAX_DELIVERY_HOURS: "-1" }, {}), "COMPLIANCE_MAX_DELIVERY_HOURS", /number from 0 to 8760/);
+    refused(() => readNodeConfig({ COMPLIANCE_EMISSION_FACTOR_KG_PER_KWH: "0.1234567" }, {}), "COMPLIANCE_EMISSION_FACTOR_KG_PER_KWH", /at most 6 decimal places/);
+    refused(() => readNodeConfig({}, { compliance: { largeTradeKwh: "lots" } }), "config.compliance.largeTradeKwh", /must be a number/);
+    refused(() => readNodeConfig({}, { compliance: { colour: 1 } }), "config.compliance.colour", /not a compliance setting/);
+    refused(() => readNodeConfig({}, { compliance: { regions: { "EU-DE": { ...region, gridCode: "yes" } } } }), "config.compliance.regions.EU-DE.gridCode", /true or false/);
+    refused(() => readNodeConfig({}, { compliance: { regions: { germany: region } } }), "config.compliance.regions.germany", /region code/);
   });
 });

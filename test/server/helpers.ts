@@ -6,10 +6,12 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { FastifyInstance } from "fastify";
+import mqtt, { type MqttClient } from "mqtt";
 import { createPublicClient, createWalletClient, erc20Abi, http as viemHttp, maxUint256, type Address, type Hex, type TypedDataDomain } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { hardhat } from "viem/chains";
 import { createSiweMessage } from "viem/siwe";
+import WebSocket from "ws";
 import { createLogger } from "../../lib/logger.js";
 import { readNodeConfig } from "../../server/config.js";
 import { nodePlugins } from "../../server/plugins.js";
@@ -220,4 +222,33 @@ export async function approveMarket(rpcUrl: string, chain: ChainDescription, key
   const hash = await wallet.writeContract({ address: chain.contracts.PaymentToken, abi: erc20Abi, functionName: "approve", args: [chain.contracts.EnergyMarket, maxUint256] });
   const receipt = await publicClientOf(rpcUrl).waitForTransactionReceipt({ hash });
   if (receipt.status !== "success") throw new Error(`approve reverted in ${hash}`);
+}
+
+/** A WebSocket client of /v1/energy/real-time that keeps every message it gets. */
+export async function openSocket(baseUrl: string, channels: string[]) {
+  const ws = new WebSocket(`${baseUrl.replace(/^http/, "ws")}/v1/energy/real-time`);
+  const messages: { channel?: string; type: string; data?: any; channels?: string[] }[] = [];
+  ws.on("message", (raw) => messages.push(JSON.parse(raw.toString())));
+  await new Promise<void>((resolve, reject) => {
+    ws.once("open", () => resolve());
+    ws.once("error", reject);
+  });
+  ws.send(JSON.stringify({ action: "subscribe", channels }));
+  await waitFor("subscribed", async () => messages.find((m) => m.type === "subscribed"), 5_000, 10);
+  return {
+    messages,
+    next: (type: string, from = 0) => waitFor(`a "${type}" message`, async () => messages.slice(from).find((m) => m.type === type), 10_000, 10),
+    close: () => ws.close(),
+  };
+}
+
+/** A device on the node's broker, subscribed to its command topic. */
+export async function connectDevice(url: string, commandTopic: string) {
+  const client: MqttClient = await mqtt.connectAsync(url, { clean: true, reconnectPeriod: 0 });
+  const commands: Record<string, any>[] = [];
+  client.on("message", (topic, payload) => {
+    if (topic === commandTopic) commands.push(JSON.parse(payload.toString()));
+  });
+  await client.subscribeAsync(commandTopic, { qos: 1 });
+  return { client, commands };
 }

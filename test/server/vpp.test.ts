@@ -6,10 +6,8 @@ import { expect } from "chai";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import mqtt, { type MqttClient } from "mqtt";
-import WebSocket from "ws";
 import { planDeviceCommands } from "../../server/vpp/planDeviceCommands.js";
-import { injectClient, signIn, startTestNode, waitFor, type Http, type TestNode } from "./helpers.js";
+import { connectDevice, injectClient, openSocket, signIn, startTestNode, waitFor, type Http, type TestNode } from "./helpers.js";
 
 const specResources = [
   { id: "SOLAR-001", type: "solar", capacityKw: 1000, costPerKWh: 0.05 },
@@ -17,34 +15,6 @@ const specResources = [
   { id: "GRID-001", type: "grid", capacityKw: 5000, costPerKWh: 0.12 },
 ];
 
-/** A WebSocket client of /v1/energy/real-time that keeps every message it gets. */
-async function openSocket(baseUrl: string, channels: string[]) {
-  const ws = new WebSocket(`${baseUrl.replace(/^http/, "ws")}/v1/energy/real-time`);
-  const messages: { channel?: string; type: string; data?: any; channels?: string[] }[] = [];
-  ws.on("message", (raw) => messages.push(JSON.parse(raw.toString())));
-  await new Promise<void>((resolve, reject) => {
-    ws.once("open", () => resolve());
-    ws.once("error", reject);
-  });
-  ws.send(JSON.stringify({ action: "subscribe", channels }));
-  await waitFor("subscribed", async () => messages.find((m) => m.type === "subscribed"), 5_000, 10);
-  return {
-    messages,
-    next: (type: string, from = 0) => waitFor(`a "${type}" message`, async () => messages.slice(from).find((m) => m.type === type), 10_000, 10),
-    close: () => ws.close(),
-  };
-}
-
-/** A device on the node's broker, subscribed to its command topic. */
-async function connectDevice(url: string, commandTopic: string) {
-  const client: MqttClient = await mqtt.connectAsync(url, { clean: true, reconnectPeriod: 0 });
-  const commands: Record<string, any>[] = [];
-  client.on("message", (topic, payload) => {
-    if (topic === commandTopic) commands.push(JSON.parse(payload.toString()));
-  });
-  await client.subscribeAsync(commandTopic, { qos: 1 });
-  return { client, commands };
-}
 
 describe("VPP routes", function () {
   this.timeout(180_000);
