@@ -377,8 +377,17 @@ async function getBlock(provider: RawProvider, block: number | "latest"): Promis
 
 // ---- the HTTP server ---------------------------------------------------------------------
 
+// Any origin may call it, as Hardhat's own node allows: the dashboard's test accounts send their
+// transactions (an allowance) from the page. It is a development chain on 127.0.0.1 whose keys
+// are public anyway.
+const CORS_HEADERS = { "access-control-allow-origin": "*", "access-control-allow-methods": "POST, OPTIONS", "access-control-allow-headers": "content-type" };
+
 function serveJsonRpc(provider: EIP1193Provider): Server {
   return createServer((req, res) => {
+    if (req.method === "OPTIONS") {
+      res.writeHead(204, { ...CORS_HEADERS, "access-control-max-age": "600" }).end();
+      return;
+    }
     if (req.method !== "POST") {
       res.writeHead(405, { "content-type": "application/json" }).end('{"error":"POST JSON-RPC requests only"}');
       return;
@@ -395,7 +404,7 @@ function serveJsonRpc(provider: EIP1193Provider): Server {
           ? Promise.all(parsed.map((r: JsonRpcRequest) => answer(provider, r)))
           : answer(provider, parsed as JsonRpcRequest);
       })
-      .then((payload) => res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(payload)))
+      .then((payload) => res.writeHead(200, { ...CORS_HEADERS, "content-type": "application/json" }).end(JSON.stringify(payload)))
       .catch((err: unknown) => res.writeHead(500).end(String(err)));
   });
 }

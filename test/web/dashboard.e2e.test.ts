@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import Fastify from "fastify";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
-import type { Hex } from "viem";
+import { createWalletClient, erc20Abi, http as viemHttp, type Address, type Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { runDemo, type RunDemoOptions } from "../../demo/runDemo.js";
 import { connectMeterPublisher } from "../../demo/publishReadings.js";
@@ -195,6 +195,18 @@ describe("dashboard: the page in a real browser against a node with a demo day",
     await page.click("#sign-in");
     await page.waitForSelector("#signed-in-as");
     expect(await page.locator("#signed-in-as").textContent()).to.contain(sellerAddress.slice(0, 6));
+
+    // The allowance a buy needs: set from the page (a transaction the test account signs there).
+    const allowanceOnChain = () => running.node.services.chain.publicClient.readContract({
+      address: chain.contracts.PaymentToken, abi: erc20Abi, functionName: "allowance", args: [sellerAddress as Address, chain.contracts.EnergyMarket],
+    });
+    await page.waitForSelector("#allowance-amount");
+    expect(await page.locator("#allowance-amount").getAttribute("data-base-units")).to.equal((await allowanceOnChain()).toString());
+    await page.fill("#approve-amount", "50");
+    await page.click("#approve-market");
+    await page.waitForSelector(`#allowance-amount[data-base-units='${50n * 10n ** BigInt(chain.token.decimals)}']`);
+    expect(await allowanceOnChain()).to.equal(50n * 10n ** BigInt(chain.token.decimals));
+    expect(await page.locator("#allowance-amount").textContent()).to.contain("50.00");
 
     // An order to cancel: a sell far above the other.
     const place = async (priceBase: number, kwh: string) => {
@@ -410,8 +422,21 @@ describe("dashboard: the page in a real browser against a node with a demo day",
           const message = Object.fromEntries(Object.entries(typed.message).map(([k, v]) => [k, /^u?int/.test(types[typed.primaryType]!.find((f) => f.name === k)!.type) ? BigInt(v as string) : v]));
           return account.signTypedData({ domain: typed.domain, types, primaryType: typed.primaryType, message } as never);
         }
-        default:
-          throw new Error(`the test wallet does not do ${method}`);
+        case "eth_sendTransaction": {
+          const tx = params[0] as { to: Address; data?: Hex; value?: Hex; gas?: Hex };
+          const sender = createWalletClient({ account, chain: running.node.services.chain.publicClient.chain!, transport: viemHttp(running.node.rpcUrl) });
+          return sender.sendTransaction({ to: tx.to, ...(tx.data ? { data: tx.data } : {}), ...(tx.value ? { value: BigInt(tx.value) } : {}) } as never);
+        }
+        default: {
+          // Reads and receipts go to the chain, as an extension's own node connection would.
+          if (!/^(eth_call|eth_blockNumber|eth_getTransactionReceipt|eth_getBlockByNumber|eth_estimateGas|eth_getTransactionCount|eth_gasPrice|eth_feeHistory|eth_maxPriorityFeePerGas)$/.test(method)) {
+            throw new Error(`the test wallet does not do ${method}`);
+          }
+          const res = await fetch(running.node.rpcUrl, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }) });
+          const body = (await res.json()) as { result?: unknown; error?: { message: string } };
+          if (body.error) throw new Error(body.error.message);
+          return body.result;
+        }
       }
     });
     // As text: the test's compiler would wrap a function with helpers the page does not have.
@@ -436,6 +461,14 @@ describe("dashboard: the page in a real browser against a node with a demo day",
     expect(order.sizeWh).to.equal(750);
     expect(order.status).to.equal("open");
     expect(requests).to.include.members(["eth_requestAccounts", "personal_sign", "eth_signTypedData_v4"]);
+    // The allowance through the wallet: it sends the approve transaction itself.
+    await walletPage.waitForSelector("#allowance-amount");
+    await walletPage.fill("#approve-amount", "25");
+    await walletPage.click("#approve-market");
+    const want = 25n * 10n ** BigInt(chain.token.decimals);
+    await walletPage.waitForSelector(`#allowance-amount[data-base-units='${want}']`);
+    expect(await running.node.services.chain.publicClient.readContract({ address: chain.contracts.PaymentToken, abi: erc20Abi, functionName: "allowance", args: [account.address, chain.contracts.EnergyMarket] })).to.equal(want);
+    expect(requests).to.include("eth_sendTransaction");
     await walletPage.close();
   });
 

@@ -2,7 +2,7 @@
 // pick one of its test accounts (a local viem account in the page); sign in with SIWE; place
 // orders signed as EIP-712 in the wallet with the domain and types GET /v1/chain gives; cancel
 // them; see my fills, deliveries and savings.
-import { createWalletClient, custom, getAddress, parseUnits, type Address, type EIP1193Provider, type Hex } from "viem";
+import { createPublicClient, createWalletClient, custom, defineChain, erc20Abi, getAddress, http, parseUnits, type Address, type Chain, type EIP1193Provider, type Hex, type PublicClient, type WalletClient } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { createSiweMessage } from "viem/siwe";
 import { api, session, type HistoryTrade, type MarketJson, type OrderRecordJson } from "./api.js";
@@ -16,6 +16,9 @@ interface Signer {
   label: string;
   signMessage(message: string): Promise<Hex>;
   signTypedData(args: { domain: any; types: any; primaryType: string; message: Record<string, unknown> }): Promise<Hex>;
+  /** The market's allowance over my tEUR (a buy settles only within it), and setting it. */
+  allowance(): Promise<bigint>;
+  approve(amount: bigint): Promise<Hex>;
 }
 interface TestAccountJson { address: Address; privateKey: Hex; meterId: string; zone: string }
 
@@ -25,12 +28,38 @@ declare global {
   }
 }
 
+function communityChain(): Chain {
+  return defineChain({
+    id: state.chain.chainId, name: state.chain.local ? "Community chain (local)" : "Community chain",
+    nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 }, rpcUrls: { default: { http: [state.chain.rpcUrl] } },
+  });
+}
+
+/** Allowance read and approve, through whichever client reaches the chain (the node's RPC, or the wallet's). */
+function allowanceOf(reader: PublicClient, wallet: WalletClient, owner: Address): Pick<Signer, "allowance" | "approve"> {
+  const token = state.chain.contracts.PaymentToken as Address;
+  const market = state.chain.contracts.EnergyMarket as Address;
+  return {
+    allowance: () => reader.readContract({ address: token, abi: erc20Abi, functionName: "allowance", args: [owner, market] }),
+    async approve(amount) {
+      const hash = await wallet.writeContract({ account: wallet.account ?? owner, chain: reader.chain, address: token, abi: erc20Abi, functionName: "approve", args: [market, amount] });
+      const receipt = await reader.waitForTransactionReceipt({ hash });
+      if (receipt.status !== "success") throw new Error(`the approval ${hash} reverted`);
+      return hash;
+    },
+  };
+}
+
 function localSigner(a: TestAccountJson): Signer {
   const account = privateKeyToAccount(a.privateKey);
+  const chain = communityChain();
+  const reader = createPublicClient({ chain, transport: http(state.chain.rpcUrl) });
+  const wallet = createWalletClient({ account, chain, transport: http(state.chain.rpcUrl) });
   return {
     address: account.address, label: `test account ${shortAddress(account.address)} (${a.zone}, ${a.meterId})`,
     signMessage: (message) => account.signMessage({ message }),
     signTypedData: (args) => account.signTypedData(args as never),
+    ...allowanceOf(reader as PublicClient, wallet, account.address),
   };
 }
 
@@ -42,7 +71,7 @@ async function injectedSigner(): Promise<Signer> {
   const chainId = state.chain.chainId;
   // Typed data names the chain: the wallet must be on it (added from GET /v1/chain if it does not know it).
   if ((await wallet.getChainId()) !== chainId) {
-    const chain = { id: chainId, name: state.chain.local ? "Community chain (local)" : "Community chain", nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 }, rpcUrls: { default: { http: [state.chain.rpcUrl] } } };
+    const chain = communityChain();
     try {
       await wallet.switchChain({ id: chainId });
     } catch {
@@ -53,6 +82,8 @@ async function injectedSigner(): Promise<Signer> {
     address: getAddress(address), label: `browser wallet ${shortAddress(address)}`,
     signMessage: (message) => wallet.signMessage({ account: address, message }),
     signTypedData: (args) => wallet.signTypedData({ account: address, ...args } as never),
+    // The wallet's own connection reads and sends: the node's RPC may not be reachable from here.
+    ...allowanceOf(createPublicClient({ chain: communityChain(), transport: custom(provider) }) as PublicClient, wallet, getAddress(address)),
   };
 }
 
@@ -84,12 +115,20 @@ export function mountWallet(root: HTMLElement): { show(): void } {
     corridor,
     h("button", { type: "submit", id: "place-order" }, "Sign and place order"),
     result);
+  const allowanceText = h("p", { id: "allowance", role: "status", "aria-live": "polite" }, "");
+  const approveInput = h("input", { id: "approve-amount", name: "approveAmount", type: "number", min: "0", step: "any", value: "100", inputmode: "decimal" });
+  const approveButton = h("button", { type: "button", id: "approve-market" }, "Allow the market");
+  const allowanceCard = h("article", { class: "card", "aria-labelledby": "allowance-h" }, h("h3", { id: "allowance-h" }, "Paying for what I buy"),
+    h("p", { class: "hint" }, "A buy settles only within what you allow the market to take from your wallet (held in escrow until delivery)."),
+    allowanceText,
+    h("div", { class: "field inline" }, h("label", { for: "approve-amount" }, `Allow up to (${units.symbol})`), approveInput, approveButton));
   const ordersBox = h("div", { id: "my-orders-box" });
   const fillsBox = h("div", { id: "my-fills-box" });
   const tradesBox = h("div", { id: "my-trades-box" });
   const savingsBox = h("div", { id: "my-savings" });
   const mine = h("div", { id: "mine" },
     h("article", { class: "card", "aria-labelledby": "order-h" }, h("h3", { id: "order-h" }, "Place an order"), form),
+    allowanceCard,
     h("article", { class: "card", "aria-labelledby": "myorders-h" }, h("h3", { id: "myorders-h" }, "My orders"), ordersBox),
     h("div", { class: "cols" },
       h("article", { class: "card", "aria-labelledby": "myfills-h" }, h("h3", { id: "myfills-h" }, "My fills"), fillsBox),
@@ -267,8 +306,35 @@ export function mountWallet(root: HTMLElement): { show(): void } {
     }
   });
 
+  async function loadAllowance() {
+    if (!signer || !address || signer.address !== getAddress(address)) return fill(allowanceText, "Connect the wallet you signed in with to see its allowance.");
+    const allowed = await signer.allowance();
+    fill(allowanceText, h("span", { id: "allowance-amount", "data-base-units": allowed.toString() }, allowed >= 2n ** 255n ? "The market may take any amount (no limit set)." : `The market may take up to ${money(allowed)}.`));
+  }
+
+  approveButton.addEventListener("click", async () => {
+    if (!signer) return;
+    let amount: bigint;
+    try {
+      amount = parseUnits(approveInput.value || "0", units.decimals);
+    } catch {
+      return fill(allowanceText, "The amount must be a decimal number.");
+    }
+    approveButton.disabled = true;
+    fill(allowanceText, "Waiting for the wallet…");
+    try {
+      await signer.approve(amount);
+      await loadAllowance();
+    } catch (err) {
+      fill(allowanceText, unavailable("Approval", (err as Error).message));
+    } finally {
+      approveButton.disabled = false;
+    }
+  });
+
   async function loadMine() {
     if (!session.token || !address) return;
+    void loadAllowance().catch((err) => fill(allowanceText, unavailable("Allowance", (err as Error).message)));
     const [orders, history] = await Promise.all([
       api<{ orders: OrderRecordJson[] }>("/v1/trading/orders?limit=50", { auth: true }),
       api<{ trades: HistoryTrade[] }>("/v1/trading/history?limit=100", { auth: true }),
