@@ -59,7 +59,13 @@ export interface NodeConfig {
   compliance: ComplianceSettings;
   /** The microgrid orchestrator's community wallet (AGGREGATOR_KEY; on the embedded chain a
    *  fixed Hardhat key when unset) and the zone it is registered in (AGGREGATOR_ZONE). */
-  orchestrator: { aggregatorKey?: Hex; aggregatorZone: string };
+  orchestrator: {
+    aggregatorKey?: Hex;
+    aggregatorZone: string;
+    /** Balance every zone at each new interval from its meters (ORCHESTRATOR_AUTO_RUN=1): off
+     *  unless asked, since it sends commands to devices and places the community's orders. */
+    autoRun: boolean;
+  };
 }
 
 export const defaultMarkets: MarketConfig[] = [
@@ -119,7 +125,9 @@ function orchestratorSettings(env: Env, markets: MarketConfig[]): NodeConfig["or
   const aggregatorKey = key(env, "AGGREGATOR_KEY");
   const aggregatorZone = env.AGGREGATOR_ZONE || markets[0]!.zone;
   if (!markets.some((m) => m.zone === aggregatorZone)) throw new NodeConfigError("AGGREGATOR_ZONE", `must be a market zone: ${markets.map((m) => m.zone).join(", ")}`, aggregatorZone);
-  return { ...(aggregatorKey ? { aggregatorKey } : {}), aggregatorZone };
+  const auto = env.ORCHESTRATOR_AUTO_RUN ?? "";
+  if (!["", "0", "1"].includes(auto)) throw new NodeConfigError("ORCHESTRATOR_AUTO_RUN", "must be 1 (on) or 0 (off)", auto);
+  return { ...(aggregatorKey ? { aggregatorKey } : {}), aggregatorZone, autoRun: auto === "1" };
 }
 
 export function readConfigFile(env: Env, cwd = process.cwd()): Record<string, unknown> {

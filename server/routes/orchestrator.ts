@@ -233,6 +233,40 @@ export async function orchestratorRoutes(app: FastifyInstance): Promise<void> {
     ...(b.frequencyHz !== undefined ? { frequencyHz: b.frequencyHz } : {}),
   });
 
+  // Automatic operation (ORCHESTRATOR_AUTO_RUN=1): once per zone and interval, a run from the
+  // meters' readings as soon as the node's clock is in a new interval and the zone has readings
+  // (meters report after their interval closes: until then it is tried again every second); any
+  // other failure is logged and tried again next interval.
+  if (node.config?.orchestrator.autoRun) {
+    const lastInterval = new Map<string, number>();
+    let busy = false;
+    const tick = async () => {
+      if (busy) return;
+      busy = true;
+      try {
+        const current = Math.floor(clock() / 1000 / 900) * 900;
+        for (const market of engine.markets) {
+          if (lastInterval.get(market.zone) === current) continue;
+          lastInterval.set(market.zone, current);
+          try {
+            const r = await orchestrator.run({ zone: market.zone });
+            await evPlans.review(market.zone);
+            logger.info({ msg: "orchestrator: interval run", zone: market.zone, intervalStart: r.intervalStart, state: r.state, actions: r.actions.length });
+          } catch (err) {
+            if (err instanceof ValidationError && err.code === "no_balance_data") lastInterval.delete(market.zone);
+            else {
+              logger.warn({ msg: "orchestrator: interval run failed", zone: market.zone, err: (err as Error).message });
+            }
+          }
+        }
+      } finally {
+        busy = false;
+      }
+    };
+    const timer = setInterval(() => void tick(), 1_000);
+    app.addHook("onClose", async () => clearInterval(timer));
+  }
+
   /** A run sets the zone's market conditions, so its reference prices move: EV plans follow. */
   async function withReview(r: RunResult) {
     return { ...runJson(r), replannedEvPlans: await evPlans.review(r.zone) };

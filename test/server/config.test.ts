@@ -50,9 +50,11 @@ describe("node configuration", () => {
   });
 
   it("orchestrator: the aggregator key and zone, defaulting to no key and the first market's zone", () => {
-    expect(readNodeConfig({}, {}).orchestrator).to.deep.equal({ aggregatorZone: "ZONE-A" });
+    expect(readNodeConfig({}, {}).orchestrator).to.deep.equal({ aggregatorZone: "ZONE-A", autoRun: false });
     const key = `0x${"22".repeat(32)}`;
-    expect(readNodeConfig({ AGGREGATOR_KEY: key, AGGREGATOR_ZONE: "ZONE-B" }, {}).orchestrator).to.deep.equal({ aggregatorKey: key, aggregatorZone: "ZONE-B" });
+    expect(readNodeConfig({ AGGREGATOR_KEY: key, AGGREGATOR_ZONE: "ZONE-B" }, {}).orchestrator).to.deep.equal({ aggregatorKey: key, aggregatorZone: "ZONE-B", autoRun: false });
+    expect(readNodeConfig({ ORCHESTRATOR_AUTO_RUN: "1" }, {}).orchestrator.autoRun).to.equal(true);
+    refused(() => readNodeConfig({ ORCHESTRATOR_AUTO_RUN: "yes" }, {}), "ORCHESTRATOR_AUTO_RUN", /1 \(on\) or 0/);
     refused(() => readNodeConfig({ AGGREGATOR_ZONE: "ZONE-Q" }, {}), "AGGREGATOR_ZONE", /ZONE-A, ZONE-B/);
     refused(() => readNodeConfig({ AGGREGATOR_KEY: "0x1234" }, {}), "AGGREGATOR_KEY", /64 hex digits/);
   });

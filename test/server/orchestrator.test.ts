@@ -409,3 +409,47 @@ describe("orchestrator routes", function () {
     });
   });
 });
+
+describe("orchestrator: automatic interval runs (ORCHESTRATOR_AUTO_RUN=1)", function () {
+  this.timeout(120_000);
+  let t: TestNode;
+  let http: Http;
+  let shiftMs = 0;
+
+  before(async () => {
+    t = await startTestNode({ ORCHESTRATOR_AUTO_RUN: "1" }, { clock: () => Date.now() + shiftMs });
+    http = injectClient(t.node.app);
+  });
+
+  after(async () => {
+    await t?.close();
+  });
+
+  const actions = async () => (await http({ url: "/v1/orchestrator/actions?zone=ZONE-A&limit=500" })).json.actions as any[];
+  const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  it("waits for the meters, runs once per interval from their readings, and again in the next interval", async () => {
+    await wait(2_500);
+    expect(await actions()).to.deep.equal([]);
+    const last = (Math.floor(t.node.services.clock() / 900_000) - 1) * 900_000;
+    const verdict = await t.node.bridge.submitReading(`${t.node.bridge.topicRoot}/ZONE-A/smart-meter/meter-4/interval`, Buffer.from(JSON.stringify({
+      interval_start: new Date(last).toISOString(), interval_minutes: 15, export_kwh: 0.5, import_kwh: 0.5, generation_kwh: 3.4, consumption_kwh: 3.6,
+    })));
+    expect(verdict).to.deep.include({ accepted: true });
+    const first = await waitFor("the interval's automatic run", async () => ((await actions()).length > 0 ? await actions() : undefined), 10_000, 100);
+    expect(first.map((a) => [a.kind, a.state])).to.deep.equal([["maintain", "balanced"]]);
+    const balance = (await http({ url: `/v1/grid/balance?zone=ZONE-A&from=${first[0].intervalStart}&to=${first[0].intervalStart + 900}` })).json;
+    expect(balance.intervals[0]).to.deep.include({ supplyKwh: 3.4, demandKwh: 3.6, state: "balanced" });
+    // Once per interval.
+    await wait(2_500);
+    expect(await actions()).to.have.length(1);
+    // The clock enters the next interval: one more run.
+    shiftMs += 900_000;
+    const second = await waitFor("the next interval's run", async () => {
+      const all = await actions();
+      return all.length > 1 ? all : undefined;
+    }, 10_000, 100);
+    expect(second).to.have.length(2);
+    expect(second[0].intervalStart).to.be.greaterThan(first[0].intervalStart);
+  });
+});
