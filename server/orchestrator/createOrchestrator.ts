@@ -23,6 +23,7 @@ import { placeAggregatorOrder } from "./placeAggregatorOrder.js";
 import { planInputsFrom } from "./planInputs.js";
 
 export const ACTIONS_CHANNEL = "orchestrator.actions";
+const DAY_MS = 86_400_000;
 /** How far back a run looks for the zone's latest complete interval of readings. */
 const MEASURED_LOOKBACK_MS = 3_600_000;
 /** Outside this band the grid is taken as lost and the zone islands (continental Europe starts
@@ -179,12 +180,15 @@ export function createOrchestrator(deps: OrchestratorDeps) {
       demandWh = input.demandWh!;
     } else {
       const m = await measured(input.zone, intervalStart * 1000, false);
-      if (!m) {
-        throw new ValidationError("supplyKwh", `zone ${input.zone} has no interval readings in the hour before ${iso(intervalStart * 1000)}: send supplyKwh and demandKwh (a forecast)`, { code: "no_balance_data" });
+      // Meters that have not reported for an hour: forecast the interval as the same interval
+      // yesterday (a daily seasonal-naive forecast; PV and household load both follow the day).
+      const yesterday = m ? undefined : await measured(input.zone, intervalStart * 1000 - DAY_MS, true);
+      if (!m && !yesterday) {
+        throw new ValidationError("supplyKwh", `zone ${input.zone} has no interval readings in the hour before ${iso(intervalStart * 1000)}, nor of the same interval yesterday: send supplyKwh and demandKwh (a forecast)`, { code: "no_balance_data" });
       }
-      source = "measured";
-      ({ supplyWh, demandWh } = m);
-      measuredIntervalStart = m.intervalStart;
+      source = m ? "measured" : "forecast";
+      ({ supplyWh, demandWh } = (m ?? yesterday)!);
+      measuredIntervalStart = (m ?? yesterday)!.intervalStart;
     }
     const balance = gridBalance({ supplyWh, demandWh });
     // The zone's prices follow its balance: the engine's reference price (market orders, EV

@@ -65,7 +65,7 @@ const runResponseSchema = {
         curtailmentKwh: { type: "number", description: "surplus: supply - 1.1 x demand" },
         importNeededKwh: { type: "number", description: "deficits: demand - supply" },
         source: { type: "string", enum: ["measured", "forecast"], description: "measured: the zone's interval readings; forecast: the caller's figures" },
-        measuredIntervalStart: { type: ["integer", "null"], description: "the interval the readings are of" },
+        measuredIntervalStart: { type: ["integer", "null"], description: "the interval the readings are of: the latest before the interval planned (measured), or the same interval yesterday (forecast)" },
       },
     },
     actions: { type: "array", items: actionSchema },

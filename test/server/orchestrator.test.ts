@@ -151,6 +151,25 @@ describe("orchestrator routes", function () {
     expect((await http({ url: "/v1/grid/balance?zone=ZONE-A&from=0&to=900000" })).json.field).to.equal("to");
   });
 
+  it("meters silent for an hour: the interval is forecast as the same interval yesterday", async () => {
+    const at = base + 48 * 900;
+    const root = t.node.bridge.topicRoot;
+    // ZONE-B's two meters (meter-5, meter-7) reported the interval 24 h earlier and nothing since.
+    for (const [meter, gen, use] of [["meter-5", 1.4, 2.1], ["meter-7", 2.0, 1.5]] as const) {
+      const verdict = await t.node.bridge.submitReading(`${root}/ZONE-B/smart-meter/${meter}/interval`, Buffer.from(JSON.stringify({
+        interval_start: new Date((at - 86_400) * 1000).toISOString(), interval_minutes: 15, export_kwh: 0.2, import_kwh: 0.3, generation_kwh: gen, consumption_kwh: use,
+      })));
+      expect(verdict, JSON.stringify(verdict)).to.deep.include({ accepted: true });
+    }
+    const res = await http({ method: "POST", url: "/v1/orchestrator/run", token: operator, body: { zone: "ZONE-B", intervalStart: at } });
+    expect(res.status, res.text).to.equal(200);
+    // 3.4 / 3.6 kWh: balanced at 0.94.
+    expect(res.json.balance).to.deep.include({ supplyKwh: 3.4, demandKwh: 3.6, ratio: 0.94, state: "balanced", source: "forecast", measuredIntervalStart: at - 86_400 });
+    // A day further back is not a forecast of this interval.
+    const older = await http({ method: "POST", url: "/v1/orchestrator/run", token: operator, body: { zone: "ZONE-B", intervalStart: at + 900 } });
+    expect(older.status).to.equal(422);
+  });
+
   it("balanced (3,400 / 3,600 kWh): one maintain action, no commands, no orders", async () => {
     const before = counts();
     const json = await run({ zone: "ZONE-A", intervalStart: base + 900, supplyKwh: 3400, demandKwh: 3600 });
