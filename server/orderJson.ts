@@ -122,7 +122,8 @@ export function fillToJson(fill: FillRecord, orderId: Hex) {
   return {
     fillId: fill.fillId,
     side,
-    counterparty: side === "buy" ? fill.seller : fill.buyer,
+    // Checksummed like every other address the API returns (the maker may have signed lowercase).
+    counterparty: getAddress(side === "buy" ? fill.seller : fill.buyer),
     energyWh: fill.energyWh,
     pricePerKWh: fill.price,
     amount: fill.amount.toString(),

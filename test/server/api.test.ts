@@ -141,7 +141,7 @@ describe("HTTP API", function () {
         expect(res.json).to.deep.include({ side: "buy", status: "filled", sizeWh: 400, filledWh: 400 });
         expect(res.json.fills).to.have.length(1);
         expect(res.json.fills[0]).to.deep.include({ side: "buy", energyWh: 400, pricePerKWh: 300_000 });
-        expect(res.json.fills[0].counterparty.toLowerCase()).to.equal(addressOf(keys.seller).toLowerCase());
+        expect(res.json.fills[0].counterparty).to.equal(addressOf(keys.seller));
         const id = res.json.orderId as Hex;
         const settled = await waitFor("the fill to settle", async () => {
           const r = await http({ url: `/v1/trading/orders/${id}`, token: tokens.buyer });
