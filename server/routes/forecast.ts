@@ -98,7 +98,7 @@ export async function forecastRoutes(app: FastifyInstance): Promise<void> {
             meters: { type: "integer", description: "meters whose readings were summed (meterId, zone)" },
           },
         },
-        400: problem, 401: problem, 422: problem,
+        400: problem, 401: problem, 403: problem, 422: problem,
       },
     },
   }, async (request) => {
@@ -121,6 +121,15 @@ export async function forecastRoutes(app: FastifyInstance): Promise<void> {
     let field: "meterId" | "zone";
     let what: string;
     if (b.meterId !== undefined) {
+      // A household's consumption is its owner's business (as its readings are): the meter's
+      // registered owner or an operator; a zone's forecast sums many meters and is open.
+      const account = request.account!;
+      if (!account.operator) {
+        const meter = await app.node.bridge?.directory.lookup(b.meterId);
+        if (!meter || meter.account.toLowerCase() !== account.address.toLowerCase()) {
+          throw new ApiError("not_meter_owner", `meter ${b.meterId} is not registered to ${account.address}: only its owner or an operator may forecast it`, { field: "meterId" });
+        }
+      }
       meters = [b.meterId];
       field = "meterId";
       what = `meter ${b.meterId}`;

@@ -18,6 +18,7 @@ describe("POST /v1/energy/forecast", function () {
   let http: Http;
   let db: Kysely<any>;
   let token: string;
+  let prosumer: string;
   /** The last complete hour (hours since the epoch): stored histories end here. */
   let last: number;
   const forecast = (body: unknown, auth: string | null = token) => http({ method: "POST", url: "/v1/energy/forecast", ...(auth ? { token: auth } : {}), body });
@@ -27,7 +28,9 @@ describe("POST /v1/energy/forecast", function () {
     t = await startTestNode({ TEST_ACCOUNTS: "6" });
     http = injectClient(t.node.app);
     db = t.node.services.indexer.db as unknown as Kysely<any>;
-    token = await signIn(http, t.node, t.node.testAccounts[0]!.privateKey);
+    // The operator: stored-readings forecasts name other households' meters.
+    token = await signIn(http, t.node, t.node.operatorKey!);
+    prosumer = await signIn(http, t.node, t.node.testAccounts[0]!.privateKey);
     last = Math.floor(Date.now() / HOUR) - 1;
     await t.node.indexedBlock();
   });
@@ -163,6 +166,18 @@ describe("POST /v1/energy/forecast", function () {
       expect(res.status, res.text).to.equal(200);
       expect(res.json).to.include({ historyHours: 192, filledHours: 0 });
       expect(res.json.forecast.map((f: { consumption: number }) => f.consumption)).to.deep.equal([0, 1, 2].map((k) => meter7Hour(last + 1 + k - 168) / 1000));
+    });
+
+    it("a meter's forecast is for its owner or an operator: another household's is a 403", async () => {
+      // meter-4 is test account 0's own (no stored history yet: a 422 about that, not a refusal).
+      const own = await forecast({ meterId: "meter-4" }, prosumer);
+      expect(own.status, own.text).to.equal(422);
+      expect(own.json.code).to.equal("insufficient_history");
+      const theirs = await forecast({ meterId: "meter-5" }, prosumer);
+      expect(theirs.status).to.equal(403);
+      expect(theirs.json).to.include({ code: "not_meter_owner", field: "meterId" });
+      // A zone sums many households: any signed-in account.
+      expect((await forecast({ zone: "ZONE-B", horizon: 3 }, prosumer)).status).to.equal(200);
     });
 
     it("a zone: the sum of its meters (a meter with no readings adds nothing)", async () => {
