@@ -197,7 +197,7 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
     // ---- engine and settler
     const domain = marketDomain(chainId, contracts.EnergyMarket);
     const engine = await createEngine({
-      db: db as never, markets: config.markets, domain, timeZone: config.timeZone, intakeWorkers: config.intake.workers,
+      db: db as never, markets: config.markets, domain, timeZone: config.timeZone, intakeWorkers: config.intake.workers, logger,
       directory: createChainDirectory(publicClient, { registry: contracts.ProsumerRegistry, market: contracts.EnergyMarket }),
     });
     // Runs after the settler's closer below (closers run last first): stops the intake workers.
