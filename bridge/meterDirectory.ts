@@ -60,7 +60,7 @@ export function createRegistryMeterDirectory({
   let lastRefreshAt = 0;
 
   async function pull() {
-    const latest = await client.getBlockNumber();
+    const latest = await client.getBlockNumber({ cacheTime: 0 });
     if (latest < nextBlock) return;
     const logs = await fetchLogs(client, { address: registry, events: registryEvents, fromBlock: nextBlock, toBlock: latest });
     for (const log of logs) {

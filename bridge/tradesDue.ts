@@ -35,7 +35,7 @@ export function createChainTradesDue({ client, market, fromBlock }: { client: Pu
   let running: Promise<void> | undefined;
 
   async function pull() {
-    const latest = await client.getBlockNumber();
+    const latest = await client.getBlockNumber({ cacheTime: 0 });
     if (latest < nextBlock) return;
     const logs = await fetchLogs(client, { address: market, events: marketEvents, fromBlock: nextBlock, toBlock: latest });
     const executed = new Map<bigint, Omit<Trade, "communityFeeBps" | "networkFeePerKWh">[]>();

@@ -20,7 +20,7 @@ import { migrateBridgeDatabase, type BridgeDatabase } from "../bridge/database.j
 import { startEmbeddedBroker, type EmbeddedBroker } from "../bridge/embeddedBroker.js";
 import { meterIdToBytes32 } from "../bridge/meterDirectory.js";
 import { startBridge, type Bridge } from "../bridge/startBridge.js";
-import { createChainDirectory } from "../engine/chainDirectory.js";
+import { createRegistryDirectory } from "../engine/registryDirectory.js";
 import { toUnits } from "../engine/compliance/decimal.js";
 import { createEngine, type Engine } from "../engine/createEngine.js";
 import { zoneToHex } from "../engine/markets.js";
@@ -196,9 +196,11 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
 
     // ---- engine and settler
     const domain = marketDomain(chainId, contracts.EnergyMarket);
+    const directory = createRegistryDirectory({ client: publicClient, contracts: { registry: contracts.ProsumerRegistry, market: contracts.EnergyMarket }, fromBlock: BigInt(deployment.blockNumber), logger });
+    await directory.refresh();
     const engine = await createEngine({
       db: db as never, markets: config.markets, domain, timeZone: config.timeZone, intakeWorkers: config.intake.workers, logger,
-      directory: createChainDirectory(publicClient, { registry: contracts.ProsumerRegistry, market: contracts.EnergyMarket }),
+      directory,
     });
     // Runs after the settler's closer below (closers run last first): stops the intake workers.
     closers.push(() => engine.close());
