@@ -137,22 +137,24 @@ export function mountGrid(root: HTMLElement): { show(): void } {
     const perType = types.map((t) => xs.map((_, i) => run.allocation.filter((a) => a.type === t).reduce((s, a) => s + (a.outputs[i] ?? 0), 0)));
     // Stacked: supply (positive) upwards, charging/export/loads (negative) downwards; each band
     // is drawn as the running total, largest first, so the later (smaller) ones sit on top.
-    const bands: { label: string; values: number[]; color: string }[] = [];
+    // A type's draw (charging, export) keeps its colour, lighter and dashed, so the legend tells
+    // "battery discharge" from "battery charge" at a glance.
+    const bands: { label: string; values: number[]; color: string; draw: boolean }[] = [];
     const up = xs.map(() => 0);
     const down = xs.map(() => 0);
     types.forEach((t, k) => {
       const color = palette[k % palette.length]!;
       const pos = perType[k]!.map((v, i) => (up[i]! += Math.max(0, v)));
       const neg = perType[k]!.map((v, i) => (down[i]! += Math.min(0, v)));
-      if (perType[k]!.some((v) => v > 0)) bands.push({ label: `${SUPPLY_NAMES[t] ?? t} (kW)`, values: [...pos], color });
-      if (perType[k]!.some((v) => v < 0)) bands.push({ label: `${DRAW_NAMES[t] ?? `${t} draw`} (kW)`, values: [...neg], color });
+      if (perType[k]!.some((v) => v > 0)) bands.push({ label: `${SUPPLY_NAMES[t] ?? t} (kW)`, values: [...pos], color, draw: false });
+      if (perType[k]!.some((v) => v < 0)) bands.push({ label: `${DRAW_NAMES[t] ?? `${t} draw`} (kW)`, values: [...neg], color, draw: true });
     });
     const ups = bands.filter((b) => b.values.some((v) => v > 0)).reverse();
     const downs = bands.filter((b) => b.values.some((v) => v < 0)).reverse();
     const ordered = [...ups, ...downs];
     charts.push(timeChart(box, {
       label: `Dispatch of ${name} stacked by resource type, kW per interval`, yLabel: "kW",
-      series: ordered.map((b) => ({ label: b.label, stroke: b.color, fill: `${b.color}cc`, paths: stepped, points: { show: false } })),
+      series: ordered.map((b) => ({ label: b.label, stroke: b.color, fill: `${b.color}${b.draw ? "55" : "cc"}`, ...(b.draw ? { dash: [6, 4] } : {}), paths: stepped, points: { show: false } })),
     }, [xs, ...ordered.map((b) => b.values)]));
   }
 
