@@ -22,7 +22,8 @@ export interface TradePage {
   after?: bigint;
 }
 
-function filtered<O>(query: SelectQueryBuilder<IndexerDatabase, "indexer_trades", O>, chainId: number, f: TradeFilter) {
+/** `query` narrowed to the chain and to every field `f` sets (the delivery window half-open). */
+export function filtered<O>(query: SelectQueryBuilder<IndexerDatabase, "indexer_trades", O>, chainId: number, f: TradeFilter) {
   let q = query.where("chain_id", "=", chainId);
   if (f.seller) q = q.where("seller", "=", f.seller);
   if (f.buyer) q = q.where("buyer", "=", f.buyer);

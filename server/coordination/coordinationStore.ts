@@ -85,15 +85,8 @@ export async function migrateCoordinationStore(db: Kysely<CoordinationDatabase>)
 
 // ---------------------------------------------------------------- resources and reports
 
-export interface ResourceRecord {
-  resourceId: string;
-  type: ResourceType;
-  owner: Address;
-  meterId?: string;
-  zone?: string;
-  device?: ResourceDevice;
-  capabilities: ResourceCapabilities;
-}
+/** What a registration stores: the resource without what the store keeps itself. */
+export type ResourceRecord = Omit<Resource, "registeredAtMs" | "lastReport">;
 
 const toReport = (r: Selectable<CoordinationReportsTable>): ResourceReport => ({
   resourceId: r.resource_id, atMs: Number(r.at), state: JSON.parse(r.state) as ResourceState,

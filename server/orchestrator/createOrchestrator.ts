@@ -97,6 +97,21 @@ function payloadWh(payload: Record<string, unknown>, field: string): number | un
   return typeof v === "number" && Number.isFinite(v) && v >= 0 ? Math.round(v * 1000) : undefined;
 }
 
+/** One interval reading's supply and demand: generation_kwh and consumption_kwh of its payload,
+ *  or the meter's export and import when those are absent. */
+function readingEnergy(r: { payload: string; export_wh: bigint | string | null; import_wh: bigint | string | null }): { supplyWh: number; demandWh: number } {
+  let payload: Record<string, unknown> = {};
+  try {
+    payload = JSON.parse(r.payload) as Record<string, unknown>;
+  } catch {
+    // Stored payloads passed the bridge's validation; an unreadable one falls back to the columns.
+  }
+  return {
+    supplyWh: payloadWh(payload, "generation_kwh") ?? Number(r.export_wh ?? 0),
+    demandWh: payloadWh(payload, "consumption_kwh") ?? Number(r.import_wh ?? 0),
+  };
+}
+
 export function createOrchestrator(deps: OrchestratorDeps) {
   const { db, engine, clock, logger } = deps;
   const store = db as unknown as Kysely<OrchestratorDatabase>;
@@ -114,8 +129,7 @@ export function createOrchestrator(deps: OrchestratorDeps) {
 
   /**
    * Supply and demand of the zone's meters in one interval (the readings at exactly `fromMs` when
-   * `exact`, else the latest interval in (fromMs - lookback, fromMs]): generation_kwh and
-   * consumption_kwh of the payload, or the meter's export and import when those are absent.
+   * `exact`, else the latest interval in (fromMs - lookback, fromMs]), summed by readingEnergy.
    */
   async function measured(zone: string, atMs: number, exact: boolean): Promise<MeasuredBalance | undefined> {
     const meters = await deps.metersOf(zone);
@@ -130,14 +144,9 @@ export function createOrchestrator(deps: OrchestratorDeps) {
     let n = 0;
     for (const r of rows) {
       if (Number(r.reading_at) !== latest) continue;
-      let payload: Record<string, unknown> = {};
-      try {
-        payload = JSON.parse(r.payload) as Record<string, unknown>;
-      } catch {
-        // Stored payloads passed the bridge's validation; an unreadable one falls back to the columns.
-      }
-      supplyWh += payloadWh(payload, "generation_kwh") ?? Number(r.export_wh ?? 0n);
-      demandWh += payloadWh(payload, "consumption_kwh") ?? Number(r.import_wh ?? 0n);
+      const e = readingEnergy(r);
+      supplyWh += e.supplyWh;
+      demandWh += e.demandWh;
       n++;
     }
     return { supplyWh, demandWh, intervalStart: latest / 1000, meters: n };
@@ -365,15 +374,10 @@ export function createOrchestrator(deps: OrchestratorDeps) {
       for (const r of readings) {
         const start = Number(r.reading_at) / 1000;
         if (start % INTERVAL_SECONDS !== 0) continue;
-        let payload: Record<string, unknown> = {};
-        try {
-          payload = JSON.parse(r.payload) as Record<string, unknown>;
-        } catch {
-          // columns below
-        }
+        const e = readingEnergy(r);
         const t = byInterval.get(start) ?? { supplyWh: 0, demandWh: 0 };
-        t.supplyWh += payloadWh(payload, "generation_kwh") ?? Number(r.export_wh ?? 0);
-        t.demandWh += payloadWh(payload, "consumption_kwh") ?? Number(r.import_wh ?? 0);
+        t.supplyWh += e.supplyWh;
+        t.demandWh += e.demandWh;
         byInterval.set(start, t);
       }
       const out = new Map<number, { intervalStart: number; supplyWh: number; demandWh: number; source: "measured" | "forecast" }>();

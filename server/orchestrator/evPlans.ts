@@ -106,6 +106,38 @@ export function createEvPlans(deps: EvPlansDeps) {
     return stored ? revive(stored) : undefined;
   }
 
+  /** New prices (given, or the reference prices now): keeps started intervals, re-plans the rest. */
+  async function replan(record: EvPlanRecord, prices: IntervalPrice[] | undefined): Promise<EvPlanRecord> {
+    const nowMs = clock();
+    const nowS = Math.floor(nowMs / 1000);
+    const newPrices = pricesFor(record.zone, record.request.arrivalMs, record.request.departureMs, prices);
+    const oldSlots = record.plan.status === "feasible" ? record.plan.slots : [];
+    const next = replanEvCharging(record.request, oldSlots, newPrices, nowMs);
+    const keptStarts = new Set(next.kept.map((s) => s.intervalStart));
+    // Orders for intervals no longer planned are cancelled while their book is open.
+    const orders: EvPlanOrder[] = [];
+    for (const o of record.orders) {
+      if (keptStarts.has(o.intervalStart) || o.outcome !== "done" || !o.orderId) {
+        if (keptStarts.has(o.intervalStart)) orders.push(o);
+        continue;
+      }
+      try {
+        if (deps.signer) await engine.cancelOrder(o.orderId as `0x${string}`, deps.signer.address, nowS);
+        orders.push({ ...o, outcome: "cancelled", detail: "re-planned" });
+      } catch (err) {
+        // Filled or past its gate: it stays what it is.
+        orders.push({ ...o, detail: `not cancelled on re-plan: ${err instanceof BaseError ? err.shortMessage : (err as Error).message}` });
+      }
+    }
+    const fresh = next.status === "feasible" ? next.slots.filter((s) => !keptStarts.has(s.intervalStart)) : [];
+    orders.push(...(await placeOrders(record.zone, fresh, record.request.maxPricePerKWh)));
+    const upcoming = next.status === "feasible" ? next.slots.filter((s) => s.endMs > nowMs) : [];
+    const command = next.status === "feasible" ? await sendSchedule(record.device, upcoming, upcoming.reduce((s, x) => s + x.energyWh, 0) || 1, record.request.departureMs) : record.command;
+    const updated: EvPlanRecord = { ...record, request: { ...record.request, prices: newPrices, priceSource: prices ? "given" : "reference" }, plan: next, orders, command, replans: record.replans + 1, updatedAt: nowMs };
+    await saveEvPlan(db, { ...updated, request: { ...updated.request, device: record.device } });
+    return updated;
+  }
+
   return {
     pricesFor,
 
@@ -143,7 +175,7 @@ export function createEvPlans(deps: EvPlansDeps) {
         // Unchanged: the same intervals still win, or a plan the cap made infeasible still is.
         if (next.status === "feasible" ? record.plan.status === "feasible" && sameSlots(next.slots, oldSlots) : record.plan.status !== "feasible") continue;
         try {
-          await this.replan(record, undefined);
+          await replan(record, undefined);
           replanned.push(record.id);
         } catch (err) {
           deps.logger.warn({ msg: "ev plan review: re-plan failed", id: record.id, err: (err as Error).message });
@@ -153,37 +185,7 @@ export function createEvPlans(deps: EvPlansDeps) {
       return replanned;
     },
 
-    /** New prices (given, or the reference prices now): keeps started intervals, re-plans the rest. */
-    async replan(record: EvPlanRecord, prices: IntervalPrice[] | undefined): Promise<EvPlanRecord> {
-      const nowMs = clock();
-      const nowS = Math.floor(nowMs / 1000);
-      const newPrices = pricesFor(record.zone, record.request.arrivalMs, record.request.departureMs, prices);
-      const oldSlots = record.plan.status === "feasible" ? record.plan.slots : [];
-      const next = replanEvCharging(record.request, oldSlots, newPrices, nowMs);
-      const keptStarts = new Set(next.kept.map((s) => s.intervalStart));
-      // Orders for intervals no longer planned are cancelled while their book is open.
-      const orders: EvPlanOrder[] = [];
-      for (const o of record.orders) {
-        if (keptStarts.has(o.intervalStart) || o.outcome !== "done" || !o.orderId) {
-          if (keptStarts.has(o.intervalStart)) orders.push(o);
-          continue;
-        }
-        try {
-          if (deps.signer) await engine.cancelOrder(o.orderId as `0x${string}`, deps.signer.address, nowS);
-          orders.push({ ...o, outcome: "cancelled", detail: "re-planned" });
-        } catch (err) {
-          // Filled or past its gate: it stays what it is.
-          orders.push({ ...o, detail: `not cancelled on re-plan: ${err instanceof BaseError ? err.shortMessage : (err as Error).message}` });
-        }
-      }
-      const fresh = next.status === "feasible" ? next.slots.filter((s) => !keptStarts.has(s.intervalStart)) : [];
-      orders.push(...(await placeOrders(record.zone, fresh, record.request.maxPricePerKWh)));
-      const upcoming = next.status === "feasible" ? next.slots.filter((s) => s.endMs > nowMs) : [];
-      const command = next.status === "feasible" ? await sendSchedule(record.device, upcoming, upcoming.reduce((s, x) => s + x.energyWh, 0) || 1, record.request.departureMs) : record.command;
-      const updated: EvPlanRecord = { ...record, request: { ...record.request, prices: newPrices, priceSource: prices ? "given" : "reference" }, plan: next, orders, command, replans: record.replans + 1, updatedAt: nowMs };
-      await saveEvPlan(db, { ...updated, request: { ...updated.request, device: record.device } });
-      return updated;
-    },
+    replan,
   };
 }
 

@@ -9,7 +9,7 @@ import { parsePeriod, type LocalPeriod } from "../../engine/compliance/period.js
 import { defaultComplianceSettings, type ComplianceSettings } from "../../engine/compliance/settings.js";
 import type { Market } from "../../engine/markets.js";
 import type { IndexerDatabase } from "../../indexer/store/schema.js";
-import type { TradeFilter } from "../../indexer/store/tradeQueries.js";
+import { filtered, type TradeFilter } from "../../indexer/store/tradeQueries.js";
 import { ApiError } from "../problems.js";
 
 export interface CommunitySettings {
@@ -93,12 +93,6 @@ export function strictBodyTypes(numbers: readonly string[], strings: readonly st
 
 // ---------------------------------------------------------------- queries
 
-function scoped<O>(q: import("kysely").SelectQueryBuilder<IndexerDatabase, "indexer_trades", O>, chainId: number, f: TradeFilter) {
-  let r = q.where("chain_id", "=", chainId).where("delivery_start", ">=", f.from!).where("delivery_start", "<", f.to!);
-  if (f.zone) r = r.where("zone", "=", f.zone);
-  return r;
-}
-
 export interface BuyerVolume {
   buyer: string;
   zone: string;
@@ -109,7 +103,7 @@ export interface BuyerVolume {
 
 /** Energy bought per buyer, zone and price in the period, refunded trades left out. */
 export async function buyerVolumes(db: Kysely<IndexerDatabase>, chainId: number, f: TradeFilter): Promise<BuyerVolume[]> {
-  const rows = await scoped(
+  const rows = await filtered(
     db.selectFrom("indexer_trades").select([
       "buyer",
       "zone",
@@ -141,7 +135,7 @@ export const METER_REPORT_ALLOWANCE_SECONDS = 3_600n;
 
 export async function meteringFacts(db: Kysely<IndexerDatabase>, chainId: number, f: TradeFilter, nowSeconds: bigint): Promise<MeteringFacts> {
   const completedBefore = nowSeconds - METER_REPORT_ALLOWANCE_SECONDS;
-  const row = await scoped(
+  const row = await filtered(
     db.selectFrom("indexer_trades").select([
       sql<bigint>`count(*) filter (where delivery_end <= ${completedBefore})`.as("completedTrades"),
       sql<bigint>`count(*) filter (where delivery_end <= ${completedBefore} and delivered_wh is not null)`.as("meteredTrades"),

@@ -6,14 +6,13 @@
 // of engine/forecast/hourlySeries.ts, which also decides what cannot be repaired.
 import type { FastifyInstance } from "fastify";
 import { sql, type Kysely } from "kysely";
-import type { Hex } from "viem";
-import { bytes32ToMeterId } from "../../bridge/meterDirectory.js";
 import { forecastDemand, FORECAST_MODELS, MAX_FORECAST_HORIZON, type ConsumptionReading, type ForecastDemandReturnType, type ForecastModelName, type TemperatureReading } from "../../engine/forecast/index.js";
 import { HOURS_PER_WEEK, formatHour, parseHourTimestamp } from "../../engine/forecast/hourlySeries.js";
 import { INTERVAL_SECONDS } from "../../engine/markets.js";
 import { ValidationError } from "../../lib/errors.js";
 import { requireAccount } from "../auth/authenticate.js";
 import { zoneFromJson } from "../orderJson.js";
+import { zoneMeterIds, type ZoneMetersDatabase } from "../zoneMeters.js";
 import { ApiError, problem } from "../problems.js";
 
 const HOUR_MS = 3_600_000;
@@ -139,8 +138,7 @@ export async function forecastRoutes(app: FastifyInstance): Promise<void> {
       if (!engine.markets.some((m) => m.zoneHex.toLowerCase() === zoneHex)) {
         throw new ApiError("validation_failed", `zone: no market for zone ${b.zone}; known: ${engine.markets.map((m) => m.zone).join(", ")}`, { field: "zone" });
       }
-      const rows = await db.selectFrom("indexer_prosumers").select("meter_id").where("chain_id", "=", indexer.chainId).where(sql<string>`lower(zone)`, "=", zoneHex).execute();
-      meters = rows.map((r) => bytes32ToMeterId(r.meter_id as Hex)).filter((m) => m.length > 0);
+      meters = await zoneMeterIds(db as never, indexer.chainId, zoneHex);
       what = `zone ${b.zone} (${meters.length} registered meter${meters.length === 1 ? "" : "s"})`;
       if (meters.length === 0) throw new ApiError("insufficient_history", `${what} has no hours of readings; a forecast needs at least ${MIN_HISTORY_HOURS} (one week)`, { field });
     }
@@ -220,9 +218,8 @@ function spanOf(history: readonly ConsumptionReading[]): number {
 
 // ---------------------------------------------------------------- stored readings → hourly kWh
 
-interface ForecastReadingsDatabase {
+interface ForecastReadingsDatabase extends ZoneMetersDatabase {
   bridge_readings: { meter_id: string; metric: string; kind: string; reading_at: bigint; value: bigint | null; import_wh: bigint | null };
-  indexer_prosumers: { chain_id: number; meter_id: string; zone: string };
 }
 
 export interface HourlyConsumption {

@@ -3,9 +3,7 @@
 // balance per interval, and EV charging plans with their aggregator orders and charge schedules.
 // kWh, kW and EUR at this edge, converted once to Wh, W and token base units.
 import type { FastifyInstance, FastifyRequest } from "fastify";
-import { sql, type Kysely } from "kysely";
-import type { Hex } from "viem";
-import { bytes32ToMeterId } from "../../bridge/meterDirectory.js";
+import type { Kysely } from "kysely";
 import { INTERVAL_SECONDS } from "../../engine/markets.js";
 import type { IntervalPrice } from "../../engine/orchestrator/planEvCharging.js";
 import { ValidationError } from "../../lib/errors.js";
@@ -14,6 +12,7 @@ import { ApiError, bearer, problem } from "../problems.js";
 import { actionJson, createOrchestrator, FREQUENCY_BAND_HZ, type OrchestratorDb, type RunResult } from "../orchestrator/createOrchestrator.js";
 import { createEvPlans, type EvPlanRecord } from "../orchestrator/evPlans.js";
 import { migrateOrchestratorStore, type OrchestratorDatabase } from "../orchestrator/orchestratorStore.js";
+import { zoneMeterIds } from "../zoneMeters.js";
 
 const MAX_BALANCE_INTERVALS = 96;
 const MAX_ACTIONS = 500;
@@ -179,8 +178,7 @@ export async function orchestratorRoutes(app: FastifyInstance): Promise<void> {
   const metersOf = async (zone: string): Promise<string[]> => {
     const market = engine.markets.find((m) => m.zone === zone);
     if (!market) return [];
-    const rows = await sql<{ meter_id: string }>`select meter_id from indexer_prosumers where chain_id = ${indexer.chainId} and lower(zone) = ${market.zoneHex.toLowerCase()}`.execute(db);
-    return rows.rows.map((r) => bytes32ToMeterId(r.meter_id as Hex)).filter((m) => m.length > 0);
+    return zoneMeterIds(db as never, indexer.chainId, market.zoneHex);
   };
   // Bridge, hub, coordination and the aggregator are read when used: plugins registered after
   // this one (coordination) set theirs on app.node later.
