@@ -436,6 +436,11 @@ describe("orchestrator: automatic interval runs (ORCHESTRATOR_AUTO_RUN=1)", func
   let shiftMs = 0;
 
   before(async () => {
+    // The node's clock starts 60 s into an interval, whatever the wall clock says: which interval
+    // is the next tradable one (and so which readings are within the hour before it) depends on
+    // where in its interval the clock is, and the test must not depend on when it runs.
+    const startMs = Date.now();
+    shiftMs = (Math.floor(startMs / 900_000) + 1) * 900_000 + 60_000 - startMs;
     t = await startTestNode({ ORCHESTRATOR_AUTO_RUN: "1" }, { clock: () => Date.now() + shiftMs });
     http = injectClient(t.node.app);
   });
