@@ -2,6 +2,7 @@
 // signatures alike, a worker stopped mid-batch fails only its orders (retryable) and is replaced,
 // and idle workers never keep a process alive.
 import { spawn } from "node:child_process";
+import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { expect } from "chai";
 import type { Hex } from "viem";
@@ -93,6 +94,16 @@ async function workerEngine(workers: number): Promise<Engine> {
 }
 
 describe("intake signature workers", () => {
+  it("recover with libsecp256k1's native binding, not the package's pure-JS fallback", () => {
+    // `secp256k1` falls back to elliptic without a word when neither a prebuilt binary fits the
+    // platform nor its install script built one (npm 11 runs a dependency's install script only
+    // when package.json's allowScripts lists it); intake would then recover signatures at a
+    // fraction of the speed the README quotes.
+    const require = createRequire(import.meta.url);
+    expect(() => require("secp256k1/bindings"), "run `npm rebuild secp256k1`; check allowScripts in package.json").to.not.throw();
+    expect(require("secp256k1")).to.equal(require("secp256k1/bindings"));
+  });
+
   it("recover the same digests and signers as the main thread, bad signatures and refused orders included", async () => {
     const inThread = createOrderRecoverer(testDomain);
     const pool = createSignaturePool({ domain: testDomain, workers: 2 });

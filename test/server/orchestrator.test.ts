@@ -391,10 +391,15 @@ describe("orchestrator routes", function () {
       const backwards = await http({ method: "POST", url: "/v1/ev/plans", token: prosumer, body: { ...body, departure: body.arrival } });
       expect(backwards.status).to.equal(400);
       expect(backwards.json.field).to.equal("departure");
-      // Without prices the zone's reference price of each interval is used.
-      const reference = await http({ method: "POST", url: "/v1/ev/plans", token: neighbour, body });
+      // Without prices the zone's reference price of each interval is used. Those follow the hour
+      // of day (peak, solar surplus) and the last run's balance, so the cap is the dearest of them.
+      const nowS = Math.floor(t.node.services.clock() / 1000);
+      const window = [0, 1, 2, 3].map((i) => base + i * 900);
+      const dearest = Math.max(...window.map((s) => t.node.engine.referencePrice("ZONE-A", s, nowS)));
+      const reference = await http({ method: "POST", url: "/v1/ev/plans", token: neighbour, body: { ...body, maxPrice: dearest / 1e6 } });
       expect(reference.status, reference.text).to.equal(201);
       expect(reference.json).to.include({ status: "feasible", priceSource: "reference", resourceId: null });
+      for (const slot of reference.json.slots) expect(Math.round(slot.price * 1e6)).to.equal(t.node.engine.referencePrice("ZONE-A", slot.intervalStart, nowS));
       expect((await http({ url: "/v1/ev/plans/00000000-0000-0000-0000-000000000000", token: operator })).status).to.equal(404);
     });
 
