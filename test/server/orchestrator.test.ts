@@ -8,6 +8,8 @@
 import { expect } from "chai";
 import mqtt, { type MqttClient } from "mqtt";
 import WebSocket from "ws";
+import { timeOfDayPeriod } from "../../engine/pricing/dynamicPrice.js";
+import { localHourAt } from "../../engine/pricing/localHour.js";
 import { createLogger } from "../../lib/logger.js";
 import { createOrchestrator, type OrchestratorDb } from "../../server/orchestrator/createOrchestrator.js";
 import { injectClient, intervalAhead, openSocket, signIn, startTestNode, waitFor, type Http, type TestNode } from "./helpers.js";
@@ -404,7 +406,13 @@ describe("orchestrator routes", function () {
     });
 
     it("re-plans when a run moves the zone's prices: a plan the cap held back becomes feasible and bids", async () => {
-      const from = base + 20 * 900;
+      // A window outside peak hours: there the sunny and the dark reference price both sit at the
+      // retail ceiling, so a run could not move them (which hours those are depends on when the
+      // test runs). Peak spans at most 4 h, so 16 steps always find one.
+      const tz = t.node.services.timeZone!;
+      const offPeak = (s: number) => [0, 1, 2, 3].every((i) => timeOfDayPeriod(localHourAt(s + i * 900, tz)) !== "peak");
+      let from = base + 20 * 900;
+      while (!offPeak(from)) from += 900;
       const nowS = Math.floor(t.node.services.clock() / 1000);
       const window = [0, 1, 2, 3].map((i) => from + i * 900);
       const before = Math.min(...window.map((s) => t.node.engine.referencePrice("ZONE-A", s, nowS)));

@@ -142,7 +142,8 @@ export function mountMarket(root: HTMLElement): { show(): void } {
     }
     // The curve's last step runs to the end of the day.
     if (curve.length > 0) points.set(Math.min(to, curve[curve.length - 1]!.intervalStart + 900), { ...points.get(to), ref: priceValue(curve[curve.length - 1]!.referencePricePerKWh) });
-    if (points.size === 0) points.set(from, {}), points.set(to, {});
+    // Midnight to midnight always has points, so the corridor spans the whole day.
+    for (const x of [from, to]) if (!points.has(x)) points.set(x, {});
     const xs = [...points.keys()].sort((a, b) => a - b);
     // The curve is a step function: every x inside an interval carries that interval's price,
     // so the line runs through the trades' x values instead of breaking at each of them.
