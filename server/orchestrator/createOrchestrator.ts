@@ -24,7 +24,7 @@ import { planInputsFrom } from "./planInputs.js";
 
 export const ACTIONS_CHANNEL = "orchestrator.actions";
 const DAY_MS = 86_400_000;
-/** How far back a run looks for the zone's latest complete interval of readings. */
+/** How far back a run looks for the zone's latest complete interval of readings (by its end). */
 const MEASURED_LOOKBACK_MS = 3_600_000;
 /** Outside this band the grid is taken as lost and the zone islands (continental Europe starts
  *  under-frequency load shedding at 49.0 Hz; 51.0 Hz is the matching over-frequency limit). */
@@ -128,14 +128,20 @@ export function createOrchestrator(deps: OrchestratorDeps) {
   }
 
   /**
-   * Supply and demand of the zone's meters in one interval (the readings at exactly `fromMs` when
-   * `exact`, else the latest interval in (fromMs - lookback, fromMs]), summed by readingEnergy.
+   * Supply and demand of the zone's meters in one interval, summed by readingEnergy: the readings
+   * of the interval starting at exactly `atMs` when `exact`, else of the latest interval that
+   * ended in the hour before `atMs`. (Readings are stored by interval start; counting by start
+   * instead would drop an interval that ended 45 minutes before `atMs`, and with it every run
+   * planned two intervals ahead from a meter that missed one report.)
    */
   async function measured(zone: string, atMs: number, exact: boolean): Promise<MeasuredBalance | undefined> {
     const meters = await deps.metersOf(zone);
     if (meters.length === 0) return undefined;
     let q = db.selectFrom("bridge_readings").select(["meter_id", "reading_at", "export_wh", "import_wh", "payload"]).where("kind", "=", "interval").where("meter_id", "in", meters);
-    q = exact ? q.where("reading_at", "=", BigInt(atMs)) : q.where("reading_at", "<=", BigInt(atMs)).where("reading_at", ">", BigInt(atMs - MEASURED_LOOKBACK_MS));
+    const intervalMs = INTERVAL_SECONDS * 1000;
+    q = exact
+      ? q.where("reading_at", "=", BigInt(atMs))
+      : q.where("reading_at", "<=", BigInt(atMs - intervalMs)).where("reading_at", ">", BigInt(atMs - intervalMs - MEASURED_LOOKBACK_MS));
     const rows = await q.execute();
     if (rows.length === 0) return undefined;
     const latest = rows.reduce((m, r) => (Number(r.reading_at) > m ? Number(r.reading_at) : m), 0);

@@ -275,7 +275,7 @@ export async function orchestratorRoutes(app: FastifyInstance): Promise<void> {
     schema: {
       tags: ["orchestrator"],
       summary: "Balance a zone's interval and carry out the plan: device commands, aggregator orders, demand response (operator only)",
-      description: "Without supplyKwh/demandKwh the zone's latest interval readings (the hour before the interval) are used: generation_kwh/consumption_kwh of the meters' interval payloads, or export/import when those are absent.",
+      description: "Without supplyKwh/demandKwh the zone's latest interval readings are used (of the latest interval that ended in the hour before this one): generation_kwh/consumption_kwh of the meters' interval payloads, or export/import when those are absent.",
       security: bearer,
       body: { type: "object", additionalProperties: false, required: ["zone"], properties: runBodyProperties },
       response: { 200: runResponseSchema, 400: problem, 401: problem, 403: problem, 422: problem },

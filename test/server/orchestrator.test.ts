@@ -172,6 +172,28 @@ describe("orchestrator routes", function () {
     expect(older.status).to.equal(422);
   });
 
+  it("measured: the latest interval that ended in the hour before the planned one, counted by its end", async () => {
+    // One ZONE-B meter reports a balanced interval that closed half an hour ago.
+    const reported = (Math.floor(Date.now() / 900_000) - 2) * 900;
+    const verdict = await t.node.bridge.submitReading(`${t.node.bridge.topicRoot}/ZONE-B/smart-meter/meter-5/interval`, Buffer.from(JSON.stringify({
+      interval_start: new Date(reported * 1000).toISOString(), interval_minutes: 15, export_kwh: 0.2, import_kwh: 0.3, generation_kwh: 3.4, consumption_kwh: 3.6,
+    })));
+    expect(verdict, JSON.stringify(verdict)).to.deep.include({ accepted: true });
+    const runAt = (intervalStart: number) => http({ method: "POST", url: "/v1/orchestrator/run", token: operator, body: { zone: "ZONE-B", intervalStart } });
+    const ended = reported + 900;
+    // Planned right after it, and planned so that it ended 45 minutes before (started an hour
+    // before: counted by its start it would be out): measured.
+    for (const intervalStart of [ended, ended + 2_700]) {
+      const res = await runAt(intervalStart);
+      expect(res.status, res.text).to.equal(200);
+      expect(res.json.balance).to.deep.include({ supplyKwh: 3.4, demandKwh: 3.6, state: "balanced", source: "measured", measuredIntervalStart: reported });
+    }
+    // Planned so that it ended a whole hour before: stale, and nothing else is known.
+    const stale = await runAt(ended + 3_600);
+    expect(stale.status, stale.text).to.equal(422);
+    expect(stale.json).to.include({ code: "no_balance_data" });
+  });
+
   it("balanced (3,400 / 3,600 kWh): one maintain action, no commands, no orders", async () => {
     const before = counts();
     const json = await run({ zone: "ZONE-A", intervalStart: base + 900, supplyKwh: 3400, demandKwh: 3600 });
@@ -449,11 +471,12 @@ describe("orchestrator: automatic interval runs (ORCHESTRATOR_AUTO_RUN=1)", func
   let shiftMs = 0;
 
   before(async () => {
-    // The node's clock starts 60 s into an interval, whatever the wall clock says: which interval
-    // is the next tradable one (and so which readings are within the hour before it) depends on
-    // where in its interval the clock is, and the test must not depend on when it runs.
+    // The node's clock starts 700 s into an interval, whatever the wall clock says: from 600 s on
+    // (5 min gate closure) the next tradable interval is two ahead, so after the shift below the
+    // only reading's interval ended 45 minutes before the planned one, the case that must still
+    // count as measured; the test must not depend on when it runs.
     const startMs = Date.now();
-    shiftMs = (Math.floor(startMs / 900_000) + 1) * 900_000 + 60_000 - startMs;
+    shiftMs = (Math.floor(startMs / 900_000) + 1) * 900_000 + 700_000 - startMs;
     t = await startTestNode({ ORCHESTRATOR_AUTO_RUN: "1" }, { clock: () => Date.now() + shiftMs });
     http = injectClient(t.node.app);
   });
