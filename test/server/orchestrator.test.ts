@@ -356,6 +356,10 @@ describe("orchestrator routes", function () {
     const prices = (list: number[]) => list.map((price, i) => ({ intervalStart: base + i * 900, price }));
     // 12 intervals from base; cheapest at 3, 5, 7, 9; one above the cap.
     const curve = [0.25, 0.25, 0.25, 0.1, 0.25, 0.11, 0.4, 0.12, 0.25, 0.13, 0.25, 0.25];
+    /** The four intervals of an hour-long charging window from `from`. */
+    const hourFrom = (from: number) => [0, 1, 2, 3].map((i) => from + i * 900);
+    /** ZONE-A's reference price of an interval now (it follows the hour of day and the last run). */
+    const referencePrice = (intervalStart: number) => t.node.engine.referencePrice("ZONE-A", intervalStart, Math.floor(t.node.services.clock() / 1000));
     let planId: string;
 
     it("plans the cheapest intervals, the aggregator bids for each, the charger gets the schedule", async () => {
@@ -417,13 +421,11 @@ describe("orchestrator routes", function () {
       expect(backwards.json.field).to.equal("departure");
       // Without prices the zone's reference price of each interval is used. Those follow the hour
       // of day (peak, solar surplus) and the last run's balance, so the cap is the dearest of them.
-      const nowS = Math.floor(t.node.services.clock() / 1000);
-      const window = [0, 1, 2, 3].map((i) => base + i * 900);
-      const dearest = Math.max(...window.map((s) => t.node.engine.referencePrice("ZONE-A", s, nowS)));
+      const dearest = Math.max(...hourFrom(base).map(referencePrice));
       const reference = await http({ method: "POST", url: "/v1/ev/plans", token: neighbour, body: { ...body, maxPrice: dearest / 1e6 } });
       expect(reference.status, reference.text).to.equal(201);
       expect(reference.json).to.include({ status: "feasible", priceSource: "reference", resourceId: null });
-      for (const slot of reference.json.slots) expect(Math.round(slot.price * 1e6)).to.equal(t.node.engine.referencePrice("ZONE-A", slot.intervalStart, nowS));
+      for (const slot of reference.json.slots) expect(Math.round(slot.price * 1e6)).to.equal(referencePrice(slot.intervalStart));
       expect((await http({ url: "/v1/ev/plans/00000000-0000-0000-0000-000000000000", token: operator })).status).to.equal(404);
     });
 
@@ -432,12 +434,11 @@ describe("orchestrator routes", function () {
       // retail ceiling, so a run could not move them (which hours those are depends on when the
       // test runs). Peak spans at most 4 h, so 16 steps always find one.
       const tz = t.node.services.timeZone!;
-      const offPeak = (s: number) => [0, 1, 2, 3].every((i) => timeOfDayPeriod(localHourAt(s + i * 900, tz)) !== "peak");
+      const offPeak = (from: number) => hourFrom(from).every((s) => timeOfDayPeriod(localHourAt(s, tz)) !== "peak");
       let from = base + 20 * 900;
       while (!offPeak(from)) from += 900;
-      const nowS = Math.floor(t.node.services.clock() / 1000);
-      const window = [0, 1, 2, 3].map((i) => from + i * 900);
-      const before = Math.min(...window.map((s) => t.node.engine.referencePrice("ZONE-A", s, nowS)));
+      const window = hourFrom(from);
+      const before = Math.min(...window.map(referencePrice));
       // One base unit under today's cheapest interval: nothing affordable yet.
       const body = { zone: "ZONE-A", arrival: new Date(from * 1000).toISOString(), departure: new Date((from + 4 * 900) * 1000).toISOString(), kwhNeeded: 1, chargerKw: 11, maxPrice: (before - 1) / 1e6 };
       const created = await http({ method: "POST", url: "/v1/ev/plans", token: prosumer, body });
@@ -447,7 +448,7 @@ describe("orchestrator routes", function () {
       // A sunny run: supply well over demand lowers the zone's reference prices.
       const run = await http({ method: "POST", url: "/v1/orchestrator/run", token: operator, body: { zone: "ZONE-A", intervalStart: base + 40 * 900, supplyKwh: 4_800, demandKwh: 3_200 } });
       expect(run.status, run.text).to.equal(200);
-      const after = Math.min(...window.map((s) => t.node.engine.referencePrice("ZONE-A", s, nowS)));
+      const after = Math.min(...window.map(referencePrice));
       expect(after).to.be.lessThan(before);
       expect(run.json.replannedEvPlans).to.include(created.json.id);
 
