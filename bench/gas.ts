@@ -4,13 +4,17 @@
 // Batches are built as an order book clears: each order belongs to a different prosumer and
 // fills against the next order on the other side (a staircase), so N fills use N+1 orders.
 // The "distinct pairs" figure is the worst case, where every fill brings two fresh orders.
-import { network } from "hardhat";
+import hre, { network } from "hardhat";
 import type { ContractTransactionResponse, Wallet } from "ethers";
 import { orderTypes, SIDE_BUY, SIDE_SELL, sourceMask } from "../contracts/client/order.js";
 import { merkleProof, tradeLeaf, type Trade } from "../contracts/client/trade.js";
 
 const json = process.argv.includes("--json");
 const log = (...args: unknown[]) => { if (!json) console.error(...args); };
+
+// The contracts' artifacts, compiled now when a fresh clone has none (as `npm test` does); the
+// compiler's own lines go to stderr so `--json` stays one object on stdout.
+await compileContracts();
 
 const { ethers, networkHelpers } = await network.create();
 const [admin] = await ethers.getSigners();
@@ -161,4 +165,14 @@ if (json) {
     row("delivery report, one per transaction", figures.reportGasPerTrade),
     row("delivery report, 99 per transaction", figures.reportBatchGasPerTrade),
   ].join("\n"));
+}
+
+async function compileContracts(): Promise<void> {
+  const write = process.stdout.write.bind(process.stdout);
+  process.stdout.write = ((chunk: string | Uint8Array, ...rest: never[]) => process.stderr.write(chunk, ...rest)) as typeof process.stdout.write;
+  try {
+    await hre.tasks.getTask("build").run({ quiet: true, noTests: true });
+  } finally {
+    process.stdout.write = write;
+  }
 }

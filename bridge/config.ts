@@ -2,6 +2,7 @@
 // down as a typed object. A bad value stops start-up with BridgeConfigError naming the
 // variable and its rule; nothing else in bridge/ reads process.env.
 import { getAddress, isAddress, type Address, type Hex } from "viem";
+import { settingAliases, settingNames } from "../lib/settingAliases.js";
 import { BridgeConfigError } from "./errors.js";
 
 export type AllocationRule = "fifo" | "pro-rata";
@@ -9,7 +10,8 @@ export type AllocationRule = "fifo" | "pro-rata";
 export interface BridgeConfig {
   /** External broker (Mosquitto, EMQX); when absent the embedded Aedes broker starts. */
   mqttUrl: string | undefined;
-  embeddedBroker: { host: string; port: number };
+  /** Where the embedded broker listens (MQTT_HOST, MQTT_PORT); a port not set explicitly moves on when taken. */
+  embeddedBroker: { host: string; port: number; portExplicit: boolean };
   mqttClientId: string;
   /** First topic level: `energy-cloud` in the spec; tests use their own to stay apart. */
   topicRoot: string;
@@ -45,6 +47,7 @@ export interface BridgeConfig {
 type Env = Record<string, string | undefined>;
 
 export function readBridgeConfig(env: Env = process.env): BridgeConfig {
+  const nameOf = settingNames(env, settingAliases.bridge);
   const mqttUrl = optionalUrl(env, "MQTT_URL", ["mqtt:", "mqtts:", "tcp:", "ws:", "wss:"]);
   const intervalMinutes = integer(env, "BRIDGE_INTERVAL_MINUTES", 15, { min: 1, max: 1440 });
   if (1440 % intervalMinutes !== 0) {
@@ -80,16 +83,18 @@ export function readBridgeConfig(env: Env = process.env): BridgeConfig {
   if (!/^[A-Za-z0-9._-]{1,64}$/.test(clientId)) {
     throw new BridgeConfigError({ variable: "BRIDGE_MQTT_CLIENT_ID", value: clientId, rule: "must be 1 to 64 letters, digits, '.', '_' or '-'" });
   }
-  const startBlock = env.BRIDGE_START_BLOCK;
+  const startBlockVariable = nameOf("START_BLOCK");
+  const startBlock = env[startBlockVariable] || undefined;
   if (startBlock !== undefined && !/^\d+$/.test(startBlock)) {
-    throw new BridgeConfigError({ variable: "BRIDGE_START_BLOCK", value: startBlock, rule: "must be a block number (a non-negative integer)" });
+    throw new BridgeConfigError({ variable: startBlockVariable, value: startBlock, rule: "must be a block number (a non-negative integer)" });
   }
 
   return {
     mqttUrl,
     embeddedBroker: {
-      host: env.BRIDGE_MQTT_HOST ?? "127.0.0.1",
-      port: integer(env, "BRIDGE_MQTT_PORT", 1883, { min: 0, max: 65_535 }),
+      host: env[nameOf("MQTT_HOST")] || "127.0.0.1",
+      port: integer(env, nameOf("MQTT_PORT"), 1883, { min: 0, max: 65_535 }),
+      portExplicit: Boolean(env[nameOf("MQTT_PORT")]),
     },
     mqttClientId: clientId,
     topicRoot,
@@ -98,11 +103,11 @@ export function readBridgeConfig(env: Env = process.env): BridgeConfig {
     chainRpcUrl: optionalUrl(env, "CHAIN_RPC_URL", ["http:", "https:"]) ?? "http://127.0.0.1:8545",
     oraclePrivateKey: key as Hex,
     deploymentsDir: env.DEPLOYMENTS_DIR ?? "deployments",
-    marketAddress: optionalAddress(env, "BRIDGE_MARKET_ADDRESS"),
-    registryAddress: optionalAddress(env, "BRIDGE_REGISTRY_ADDRESS"),
+    marketAddress: optionalAddress(env, nameOf("MARKET_ADDRESS")),
+    registryAddress: optionalAddress(env, nameOf("REGISTRY_ADDRESS")),
     startBlock: startBlock === undefined ? undefined : BigInt(startBlock),
     databaseUrl: optionalUrl(env, "DATABASE_URL", ["postgres:", "postgresql:"]),
-    dataDir: env.BRIDGE_DATA_DIR || ".data/bridge",
+    dataDir: env[nameOf("DATA_DIR")] || ".data/bridge",
     intervalSeconds: intervalMinutes * 60,
     graceSeconds: integer(env, "BRIDGE_GRACE_SECONDS", 300, { min: 0, max: 86_400 }),
     maxClockSkewSeconds: integer(env, "BRIDGE_MAX_CLOCK_SKEW_SECONDS", 120, { min: 0, max: 3_600 }),

@@ -51,9 +51,9 @@ export class BrokerPortInUseError extends BaseError {
   constructor({ host, port, cause }: { host: string; port: number; cause?: unknown }) {
     super(
       `MQTT: cannot start the embedded broker, ${host}:${port} is already in use (is a Mosquitto running there?). ` +
-        `Either set MQTT_URL=mqtt://${host}:${port} to use that broker, or set BRIDGE_MQTT_PORT to another port ` +
-        `(0 picks a free one) for the embedded broker`,
-      { code: "mqtt_port_in_use", field: "BRIDGE_MQTT_PORT", cause },
+        `Either set MQTT_URL=mqtt://${host}:${port} to use that broker, or set MQTT_PORT to another port ` +
+        `(0 picks a free one) or unset it (a free port near 1883 is taken) for the embedded broker`,
+      { code: "mqtt_port_in_use", field: "MQTT_PORT", cause },
     );
   }
 }

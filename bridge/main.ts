@@ -21,7 +21,7 @@ async function resolveContracts(config: BridgeConfig, client: PublicClient, chai
   if (!market) {
     throw new BridgeConfigError({
       variable: "DEPLOYMENTS_DIR", value: config.deploymentsDir,
-      rule: `holds no ${chainId}.json for the chain at CHAIN_RPC_URL; run \`npm start\` (it writes one) or set BRIDGE_MARKET_ADDRESS and BRIDGE_REGISTRY_ADDRESS`,
+      rule: `holds no ${chainId}.json for the chain at CHAIN_RPC_URL; run \`npm start\` (it writes one) or set MARKET_ADDRESS and REGISTRY_ADDRESS`,
     });
   }
   const registry = config.registryAddress ?? deployment?.contracts.ProsumerRegistry
@@ -62,7 +62,7 @@ async function main() {
   console.log([
     "",
     "Meter bridge running",
-    `  MQTT            ${broker ? `${broker.url}  (embedded Aedes broker)` : redact(mqttUrl)}`,
+    `  MQTT            ${broker ? `${broker.url}  (embedded Aedes broker${broker.movedFrom !== undefined ? `; ${broker.movedFrom} was taken, MQTT_PORT picks one` : ""})` : redact(mqttUrl)}`,
     `  subscribed      ${config.topicRoot}/+/smart-meter/+/{export,import,interval}, ${config.topicRoot}/+/+/+/status`,
     `  dead letters    ${config.topicRoot}/dead-letter/...`,
     `  chain           ${config.chainRpcUrl} (chain id ${chainId}), market ${market}`,

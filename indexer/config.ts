@@ -1,6 +1,7 @@
 // The indexer's settings, read from the environment in this one place. A wrong value stops
 // start-up with IndexerConfigError naming the variable, its value and the rule.
 import { getAddress, isAddress, type Address } from "viem";
+import { settingAliases, settingNames } from "../lib/settingAliases.js";
 import { IndexerConfigError } from "./errors.js";
 import type { IndexedContracts } from "./contracts.js";
 
@@ -22,6 +23,8 @@ export interface IndexerConfig {
   api: { enabled: boolean; host: string; port: number };
   /** CO2 avoided per renewable kWh, in micro-kg (0.385 kg → 385000). */
   co2MicroKgPerKWh: bigint;
+  /** The community's calendar: report and trade-filter periods are its days (TIME_ZONE). */
+  timeZone: string;
 }
 
 export const LOCAL_CHAIN_IDS = new Set([31337, 1337]);
@@ -32,7 +35,8 @@ export function defaultFinalityDepth(chainId: number): number {
 }
 
 export function readIndexerConfig(env: NodeJS.ProcessEnv): IndexerConfig {
-  const rpcVariable = present(env.INDEXER_RPC_URL) ? "INDEXER_RPC_URL" : "CHAIN_RPC_URL";
+  const nameOf = settingNames(env, settingAliases.indexer);
+  const rpcVariable = nameOf("CHAIN_RPC_URL");
   const rpcUrl = env[rpcVariable] || "http://127.0.0.1:8545";
   if (!/^https?:\/\/\S+$/.test(rpcUrl)) throw new IndexerConfigError(rpcVariable, "must be an http:// or https:// JSON-RPC URL", rpcUrl);
 
@@ -42,11 +46,17 @@ export function readIndexerConfig(env: NodeJS.ProcessEnv): IndexerConfig {
     databaseUrl = env.DATABASE_URL;
   }
 
-  const market = env.INDEXER_MARKET_ADDRESS;
-  const registry = env.INDEXER_REGISTRY_ADDRESS;
+  const market = env[nameOf("MARKET_ADDRESS")];
+  const registry = env[nameOf("REGISTRY_ADDRESS")];
   let contracts: IndexedContracts | undefined;
   if (present(market) || present(registry)) {
-    contracts = { EnergyMarket: address(env, "INDEXER_MARKET_ADDRESS"), ProsumerRegistry: address(env, "INDEXER_REGISTRY_ADDRESS") };
+    contracts = { EnergyMarket: address(env, nameOf("MARKET_ADDRESS")), ProsumerRegistry: address(env, nameOf("REGISTRY_ADDRESS")) };
+  }
+  const timeZone = env.TIME_ZONE || "Europe/Berlin";
+  try {
+    new Intl.DateTimeFormat("en", { timeZone });
+  } catch {
+    throw new IndexerConfigError("TIME_ZONE", "must be an IANA time zone, e.g. Europe/Berlin", timeZone);
   }
 
   const initial = integer(env, "INDEXER_BLOCK_RANGE", 1_000, 1, 1_000_000);
@@ -55,7 +65,7 @@ export function readIndexerConfig(env: NodeJS.ProcessEnv): IndexerConfig {
 
   const config: IndexerConfig = {
     rpcUrl,
-    dataDir: env.INDEXER_DATA_DIR || ".data/indexer",
+    dataDir: env[nameOf("DATA_DIR")] || ".data/indexer",
     deploymentsDir: env.DEPLOYMENTS_DIR || "deployments",
     pollIntervalMs: integer(env, "INDEXER_POLL_INTERVAL_MS", 250, 10, 600_000),
     logRange: { initial, max },
@@ -69,13 +79,15 @@ export function readIndexerConfig(env: NodeJS.ProcessEnv): IndexerConfig {
       host: env.INDEXER_HOST || "127.0.0.1",
       port: integer(env, "INDEXER_PORT", 4100, 0, 65_535),
     },
-    co2MicroKgPerKWh: decimalMicro(env, "INDEXER_CO2_KG_PER_KWH", 385_000n),
+    co2MicroKgPerKWh: decimalMicro(env, nameOf("COMPLIANCE_EMISSION_FACTOR_KG_PER_KWH"), 385_000n),
+    timeZone,
   };
   if (databaseUrl) config.databaseUrl = databaseUrl;
   if (contracts) config.contracts = contracts;
-  if (present(env.INDEXER_START_BLOCK)) {
-    const raw = env.INDEXER_START_BLOCK!;
-    if (!/^\d+$/.test(raw)) throw new IndexerConfigError("INDEXER_START_BLOCK", "must be a block number (a non-negative integer)", raw);
+  const startBlockVariable = nameOf("START_BLOCK");
+  if (present(env[startBlockVariable])) {
+    const raw = env[startBlockVariable]!;
+    if (!/^\d+$/.test(raw)) throw new IndexerConfigError(startBlockVariable, "must be a block number (a non-negative integer)", raw);
     config.startBlock = BigInt(raw);
   }
   if (present(env.INDEXER_FINALITY_DEPTH)) config.finalityDepth = integer(env, "INDEXER_FINALITY_DEPTH", 0, 1, 10_000);
@@ -106,7 +118,7 @@ function boolean(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boole
 
 function address(env: NodeJS.ProcessEnv, name: string): Address {
   const raw = env[name];
-  if (!present(raw)) throw new IndexerConfigError(name, "must be set when either INDEXER_MARKET_ADDRESS or INDEXER_REGISTRY_ADDRESS is", raw);
+  if (!present(raw)) throw new IndexerConfigError(name, "must be set when either MARKET_ADDRESS or REGISTRY_ADDRESS is (INDEXER_MARKET_ADDRESS, INDEXER_REGISTRY_ADDRESS as before)", raw);
   if (!isAddress(raw!, { strict: false })) throw new IndexerConfigError(name, "must be a 0x-prefixed 20-byte address", raw);
   return getAddress(raw!);
 }

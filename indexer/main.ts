@@ -97,7 +97,7 @@ async function resolveContracts(config: ReturnType<typeof readIndexerConfig>, ch
   if (!deployment) {
     throw new IndexerConfigError(
       "DEPLOYMENTS_DIR",
-      `has no ${deploymentPath(config.deploymentsDir, chainId)} for chain ${chainId}: deploy first (npm start, npm run deploy), point DEPLOYMENTS_DIR at the file's folder, or set INDEXER_MARKET_ADDRESS and INDEXER_REGISTRY_ADDRESS`,
+      `has no ${deploymentPath(config.deploymentsDir, chainId)} for chain ${chainId}: deploy first (npm start, npm run deploy), point DEPLOYMENTS_DIR at the file's folder, or set MARKET_ADDRESS and REGISTRY_ADDRESS`,
       config.deploymentsDir,
     );
   }

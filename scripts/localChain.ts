@@ -8,12 +8,15 @@ import { network } from "hardhat";
 import type { EIP1193Provider, Hex } from "viem";
 import { mnemonicToAccount } from "viem/accounts";
 import { BaseError } from "../lib/errors.js";
+import { listenOnPort, PortInUseError } from "../lib/listenOnPort.js";
 import { createLogger, type Logger } from "../lib/logger.js";
 
 export interface LocalChain {
   /** In-process EIP-1193 provider; with a data directory, its state changes are journaled too. */
   provider: EIP1193Provider;
   url: string;
+  /** The default port it wanted, when that was taken and it moved (see `portExplicit`). */
+  movedFrom?: number;
   /** Journal entries replayed at start: 0 for a fresh chain, or when there is no data directory. */
   replayed: number;
   close(): Promise<void>;
@@ -22,6 +25,8 @@ export interface LocalChain {
 export interface StartLocalChainParameters {
   host?: string;
   port?: number;
+  /** The port was asked for (CHAIN_PORT): a taken one stops start-up instead of moving on. Default true. */
+  portExplicit?: boolean;
   /** Where the chain journal lives; absent means the chain is lost when the process ends. */
   dataDir?: string;
   logger?: Logger;
@@ -33,7 +38,7 @@ interface JsonRpcRequest { jsonrpc?: string; id?: unknown; method?: unknown; par
 interface RequestArguments { method: string; params?: unknown }
 type RawProvider = { request(args: RequestArguments): Promise<unknown> };
 
-export async function startLocalChain({ host = "127.0.0.1", port = 8545, dataDir, logger = createLogger("chain") }: StartLocalChainParameters = {}): Promise<LocalChain> {
+export async function startLocalChain({ host = "127.0.0.1", port = 8545, portExplicit = true, dataDir, logger = createLogger("chain") }: StartLocalChainParameters = {}): Promise<LocalChain> {
   const file = dataDir === undefined ? undefined : path.join(dataDir, CHAIN_JOURNAL_FILE);
   const saved = file === undefined ? undefined : await readJournal(file, logger);
   // The genesis block's timestamp goes into its hash, and every later hash chains from it.
@@ -45,6 +50,7 @@ export async function startLocalChain({ host = "127.0.0.1", port = 8545, dataDir
   let journal: Journal | undefined;
   let replayed = 0;
   let server: Server | undefined;
+  let movedFrom: number | undefined;
   try {
     if (file !== undefined && saved !== undefined) {
       const header = saved.header ?? (await describeGenesis(raw));
@@ -61,7 +67,16 @@ export async function startLocalChain({ host = "127.0.0.1", port = 8545, dataDir
       provider = journaledProvider(raw, journal);
     }
     server = serveJsonRpc(provider);
-    await listen(server, host, port);
+    const listening = server;
+    const bound = await listenOnPort(
+      { port, explicit: portExplicit },
+      async (p) => {
+        await listen(listening, host, p);
+        return { listening, port: (listening.address() as { port: number }).port };
+      },
+      (cause) => new PortInUseError({ what: "chain", host, port, variable: "CHAIN_PORT", alternative: "set CHAIN_RPC_URL to use the chain that runs there", cause }),
+    );
+    movedFrom = bound.movedFrom;
   } catch (err) {
     await journal?.handle.close();
     await connection.close();
@@ -73,6 +88,7 @@ export async function startLocalChain({ host = "127.0.0.1", port = 8545, dataDir
   return {
     provider,
     url: `http://${host}:${actualPort}`,
+    ...(movedFrom !== undefined ? { movedFrom } : {}),
     replayed,
     close: async () => {
       await new Promise<void>((resolve) => listening.close(() => resolve()));
@@ -436,12 +452,12 @@ function readBody(req: IncomingMessage): Promise<string> {
 
 function listen(server: Server, host: string, port: number): Promise<void> {
   return new Promise((resolve, reject) => {
-    server.once("error", (err: NodeJS.ErrnoException) => {
-      if (err.code === "EADDRINUSE") {
-        reject(new Error(`chain: ${host}:${port} is already in use; stop what runs there, set CHAIN_PORT to another port, or set CHAIN_RPC_URL to use that chain`));
-      } else reject(err);
+    const onError = (err: Error) => reject(err);
+    server.once("error", onError);
+    server.listen(port, host, () => {
+      server.off("error", onError);
+      resolve();
     });
-    server.listen(port, host, () => resolve());
   });
 }
 

@@ -33,11 +33,18 @@ async function main() {
   if (node.testAccounts.length > 0) {
     lines.push(`  test accounts   (Hardhat's well-known keys; ${formatUnits(1_000_000_000n, 6)} tEUR each on a fresh chain; registered prosumers)`);
     for (const a of node.testAccounts) lines.push(`    ${a.address}  ${a.zone}  meter ${a.meterId}  key ${a.privateKey}`);
-    lines.push(`  operator        ${d.roles.admin} (registrar/admin)`);
+    // Hardhat's account 0 is public knowledge: printing its key gives away nothing on a local
+    // chain, and the operator routes (README: "Who may call what") need a wallet holding it.
+    lines.push(`  operator        ${d.roles.admin} (registrar/admin)${node.operatorKey ? `  key ${node.operatorKey}` : ""}`);
   }
   const aggregator = node.services.aggregator;
   if (aggregator) lines.push(`  aggregator      ${aggregator.address} (the community's wallet for the orchestrator's orders, ${aggregator.zone})`);
-  lines.push("", "Try: npm run cli -- --help     Ctrl-C stops everything.", "");
+  for (const m of node.movedPorts) {
+    lines.push(`  note            ${m.what} port ${m.from} was in use, so ${m.what} took ${m.to} (set ${m.variable} to choose one)`);
+  }
+  // The CLI and the simulation look for the node at 127.0.0.1:8080 unless told otherwise.
+  if (node.movedPorts.some((m) => m.what === "API")) lines.push(`  for the CLI     export ENERGY_API_URL=${node.url}`);
+  lines.push("", "Try: npm run simulate    (20 simulated households trading against this node; Ctrl-C stops them)", "     npm run cli -- --help     Ctrl-C stops everything.", "");
   console.log(lines.join("\n"));
 
   let stopping = false;

@@ -19,6 +19,9 @@ export class NodeConfigError extends BaseError {
 export interface NodeConfig {
   host: string;
   port: number;
+  /** Each listening port's default moves to the next free one when taken, unless the user set it
+   *  (PORT or the file's `port`, CHAIN_PORT, MQTT_PORT): a port asked for is that port or an error. */
+  portExplicit: { api: boolean; chain: boolean; mqtt: boolean };
   /** Where PGlite, the chain journal and deployments live when nothing external is configured. */
   dataDir: string;
   chain: {
@@ -186,6 +189,11 @@ export function readNodeConfig(env: Env = process.env, file: Record<string, unkn
   const config: NodeConfig = {
     host: env.HOST ?? "127.0.0.1",
     port: int(env, file, "PORT", "port", 8080, 0, 65_535),
+    portExplicit: {
+      api: Boolean(env.PORT) || file.port !== undefined,
+      chain: Boolean(env.CHAIN_PORT),
+      mqtt: Boolean(env.MQTT_PORT),
+    },
     dataDir: env.DATA_DIR ?? (file.dataDir as string | undefined) ?? ".data/node",
     chain: {
       ...(rpcUrl ? { rpcUrl } : {}),

@@ -31,6 +31,7 @@ import { migrateIndexerDatabase } from "../indexer/store/migrate.js";
 import type { IndexerDatabase } from "../indexer/store/schema.js";
 import { createChainRpc } from "../indexer/sync/rpc.js";
 import { openDatabase, redact, type OpenedDatabase } from "../lib/database.js";
+import { listenOnPort, PortInUseError } from "../lib/listenOnPort.js";
 import { createLogger, type Logger } from "../lib/logger.js";
 import { hardhatKey, startLocalChain, type LocalChain } from "../scripts/localChain.js";
 import { buildApp } from "./app.js";
@@ -64,10 +65,21 @@ export interface StartNodeOptions {
   indexerPollMs?: number;
 }
 
+/** A default port that was taken, and where the part went instead. */
+export interface MovedPort {
+  what: "API" | "chain" | "MQTT";
+  /** The setting that pins it. */
+  variable: "PORT" | "CHAIN_PORT" | "MQTT_PORT";
+  from: number;
+  to: number;
+}
+
 export interface RunningNode {
   url: string;
   rpcUrl: string;
   mqttUrl: string;
+  /** Default ports that were taken at start-up and where each part went (the banner says so). */
+  movedPorts: MovedPort[];
   chainId: number;
   deployment: Deployment;
   /** True when the contracts were deployed by this start (not reused). */
@@ -114,7 +126,7 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
       transport = http(rpcUrl, { batch: { batchSize: 100, wait: 0 }, retryCount: 2, timeout: 15_000 });
     } else {
       await mkdir(config.dataDir, { recursive: true });
-      local = await startLocalChain({ host: config.chain.host, port: config.chain.port, dataDir: path.join(config.dataDir, "chain") });
+      local = await startLocalChain({ host: config.chain.host, port: config.chain.port, portExplicit: config.portExplicit.chain, dataDir: path.join(config.dataDir, "chain") });
       closers.push(() => local!.close());
       rpcUrl = local.url;
       transport = custom(local.provider as EIP1193Provider);
@@ -258,7 +270,7 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
     let broker: EmbeddedBroker | undefined;
     let mqttUrl = config.mqtt.url;
     if (!mqttUrl) {
-      broker = await startEmbeddedBroker({ host: config.mqtt.host, port: config.mqtt.port });
+      broker = await startEmbeddedBroker({ host: config.mqtt.host, port: config.mqtt.port, portExplicit: config.portExplicit.mqtt });
       closers.push(() => broker!.close());
       mqttUrl = broker.url;
     }
@@ -312,10 +324,22 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
       },
     });
     closers.push(() => app.close());
-    const url = await app.listen({ host: config.host, port: config.port });
+    const api = await listenOnPort(
+      { port: config.port, explicit: config.portExplicit.api },
+      async (port) => {
+        const url = await app.listen({ host: config.host, port });
+        return { listening: url, port: Number(new URL(url).port) };
+      },
+      (cause) => new PortInUseError({ what: "API", host: config.host, port: config.port, variable: "PORT", cause }),
+    );
+    const url = api.listening;
+    const movedPorts: MovedPort[] = [];
+    if (local?.movedFrom !== undefined) movedPorts.push({ what: "chain", variable: "CHAIN_PORT", from: local.movedFrom, to: Number(new URL(rpcUrl).port) });
+    if (broker?.movedFrom !== undefined) movedPorts.push({ what: "MQTT", variable: "MQTT_PORT", from: broker.movedFrom, to: broker.port });
+    if (api.movedFrom !== undefined) movedPorts.push({ what: "API", variable: "PORT", from: api.movedFrom, to: api.port });
 
     return {
-      url, rpcUrl, mqttUrl, chainId, deployment, freshDeployment, chainReplayed: local?.replayed ?? 0,
+      url, rpcUrl, mqttUrl, movedPorts, chainId, deployment, freshDeployment, chainReplayed: local?.replayed ?? 0,
       database: database.kind === "postgres" ? redact(config.databaseUrl!) : `PGlite in ${path.join(config.dataDir, "pglite")}`,
       testAccounts, ...(local ? { operatorKey: keys.admin! } : {}), services, app, engine, bridge, hub, ...(broker ? { broker } : {}),
       async indexedBlock() {

@@ -9,7 +9,7 @@ describe("bridge configuration", () => {
   it("has defaults for everything but the oracle key", () => {
     const c = readBridgeConfig({ METER_ORACLE_PRIVATE_KEY: KEY });
     expect(c).to.deep.include({
-      mqttUrl: undefined, embeddedBroker: { host: "127.0.0.1", port: 1883 }, mqttClientId: "meter-bridge", topicRoot: "energy-cloud",
+      mqttUrl: undefined, embeddedBroker: { host: "127.0.0.1", port: 1883, portExplicit: false }, mqttClientId: "meter-bridge", topicRoot: "energy-cloud",
       chainRpcUrl: "http://127.0.0.1:8545", deploymentsDir: "deployments", databaseUrl: undefined, dataDir: ".data/bridge",
       intervalSeconds: 900, graceSeconds: 300, maxClockSkewSeconds: 120, retentionSeconds: 48 * 3600, allocation: "fifo",
       plausibilityMarginPct: 10, maxPayloadBytes: 4096, reportBatchSize: 100,
@@ -29,6 +29,23 @@ describe("bridge configuration", () => {
     expect(c.graceSeconds).to.equal(60);
     expect(c.startBlock).to.equal(12n);
     expect(c.marketAddress).to.equal("0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0");
+  });
+
+  it("reads the names npm start and the indexer use (MQTT_PORT, DATA_DIR, MARKET_ADDRESS, ...), the BRIDGE_ ones as aliases", () => {
+    const canonical = readBridgeConfig({
+      METER_ORACLE_PRIVATE_KEY: KEY, MQTT_HOST: "0.0.0.0", MQTT_PORT: "1884", DATA_DIR: "/var/lib/bridge", START_BLOCK: "7",
+      MARKET_ADDRESS: "0x9fe46736679d2d9a65f0992f2272de9f3c7fa6e0", REGISTRY_ADDRESS: "0xe7f1725e7734ce288f8367e1bb143e90bb3f0512",
+      // The canonical name wins over its alias.
+      BRIDGE_MQTT_PORT: "1999",
+    });
+    expect(canonical.embeddedBroker).to.deep.equal({ host: "0.0.0.0", port: 1884, portExplicit: true });
+    expect(canonical.dataDir).to.equal("/var/lib/bridge");
+    expect(canonical.startBlock).to.equal(7n);
+    expect(canonical.registryAddress).to.equal("0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512");
+    const alias = readBridgeConfig({ METER_ORACLE_PRIVATE_KEY: KEY, BRIDGE_MQTT_PORT: "1885", BRIDGE_DATA_DIR: "/tmp/b" });
+    expect(alias.embeddedBroker).to.deep.equal({ host: "127.0.0.1", port: 1885, portExplicit: true });
+    expect(alias.dataDir).to.equal("/tmp/b");
+    expect(() => readBridgeConfig({ METER_ORACLE_PRIVATE_KEY: KEY, MQTT_PORT: "x" })).to.throw(BridgeConfigError, /^MQTT_PORT="x": must be an integer/);
   });
 
   const bad: [Record<string, string>, RegExp][] = [
