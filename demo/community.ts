@@ -140,7 +140,7 @@ export interface CreateCommunityParameters {
   longitude?: number;
   /** IANA zone of the community's clock. Default "Europe/Berlin". */
   timeZone?: string;
-  /** The household load CSV; default ../shared/data/household-hourly-kwh-2006-2009.csv from the project root. */
+  /** The household load CSV; default data/household-hourly-kwh-2006-2009.csv in the repository (lib/dataFiles.ts). */
   loadCsvPath?: string;
   /** An already loaded series (then loadCsvPath is not read). */
   loadSeries?: HourlySeries;

@@ -1,5 +1,5 @@
-// Household load for the simulated day, from one real household's hourly series (../shared/data,
-// UCI "Individual household electric power consumption", a home near Paris, 2006-2009). Each
+// Household load for the simulated day, from one real household's hourly series (data/, UCI
+// "Individual household electric power consumption", a home near Paris, 2006-2009). Each
 // simulated home replays one real day from the same season and the same kind of day (weekday or
 // weekend), scaled to its own consumption level, spread from hours to quarter hours and jittered.
 //
@@ -15,12 +15,13 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { dayOfWeek, type HourlySeries } from "../engine/forecast/hourlySeries.js";
 import { readHourlyCsv } from "../engine/forecast/readHourlyCsv.js";
+import { HOUSEHOLD_LOAD_CSV } from "../lib/dataFiles.js";
 import { ValidationError } from "../lib/errors.js";
 import { gaussian } from "./deriveSeed.js";
 
 const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-/** ../shared/data/household-hourly-kwh-2006-2009.csv, relative to the project root. */
-export const DEFAULT_LOAD_CSV = path.resolve(PROJECT_ROOT, "../shared/data/household-hourly-kwh-2006-2009.csv");
+/** data/household-hourly-kwh-2006-2009.csv in the repository. */
+export const DEFAULT_LOAD_CSV = HOUSEHOLD_LOAD_CSV;
 
 /** Days either side of the date (by day of year, any year) a home's replayed day may come from. */
 export const SEASON_WINDOW_DAYS = 14;
@@ -32,7 +33,8 @@ const seriesCache = new Map<string, HourlySeries>();
 /**
  * The household series from `csvPath` (default DEFAULT_LOAD_CSV, relative paths resolved from the
  * project root), cleaned exactly as engine/forecast/readHourlyCsv does (values <= 0 or empty are
- * missing; short gaps interpolated, longer ones copied from the week before). Read once per path.
+ * missing; short gaps interpolated, longer ones copied from the week before, any the rule does not
+ * fill left missing, and such days never replayed: see seasonalDays). Read once per path.
  */
 export function readHouseholdLoadSeries(csvPath: string = DEFAULT_LOAD_CSV): HourlySeries {
   const full = path.resolve(PROJECT_ROOT, csvPath);
@@ -70,7 +72,8 @@ function isWeekend(dow: number): boolean {
 
 /**
  * The series days a home simulated on `date` may replay. A day needs the hour before and after
- * it too (the quarter-hour spline looks one hour out).
+ * it too (the quarter-hour spline looks one hour out), all with a value: a day touching a gap the
+ * gap rule leaves missing is neither replayed nor counted in the window mean.
  */
 export function seasonalDays(series: HourlySeries, date: string): SeasonalDays {
   const dateMs = Date.parse(`${date}T00:00:00Z`);
@@ -87,6 +90,7 @@ export function seasonalDays(series: HourlySeries, date: string): SeasonalDays {
     if (Math.min(diff, 365.25 - diff) > SEASON_WINDOW_DAYS) continue;
     let total = 0;
     for (let h = 0; h < 24; h++) total += series.values[s + h]!;
+    if (Number.isNaN(total + series.values[s - 1]! + series.values[s + 24]!)) continue;
     windowSum += total;
     windowDays++;
     if (isWeekend(dayOfWeek(hour)) === weekend) dayStarts.push(s);

@@ -7,9 +7,14 @@
 // - a repeated hour (a DST fall-back, a re-sent reading) is the mean of its readings;
 // - up to 6 consecutive missing hours are interpolated linearly between their neighbours
 //   (trailing ones, with no right neighbour, are copied from a week earlier instead);
-// - 7 to 168 missing hours are copied from the same hours one week earlier;
-// - a longer gap, or one with no week of data before it, is an error.
-// Filled hours are flagged: models never learn from them and evaluations never score them.
+// - 7 to 168 missing hours are copied from the same hours one week earlier, when all of those
+//   hours have a value (measured or filled);
+// - any other gap (over 168 hours, or over 6 with no complete week before it) is not filled: its
+//   hours stay missing, NaN. A series may have such holes; whoever uses it decides what to skip
+//   (forecastDemand forecasts from the hours after the last hole, evaluateForecasts skips the
+//   origins whose window touches one).
+// Filled and missing hours are flagged: models never learn from them and evaluations never
+// score them.
 import { ValidationError } from "../../lib/errors.js";
 
 export const HOURS_PER_WEEK = 168;
@@ -19,9 +24,17 @@ export const MAX_FILLED_GAP = HOURS_PER_WEEK;
 export interface HourlySeries {
   /** Wall-clock hour of values[0]: hours since 1970-01-01 00:00 on the series' own clock. */
   start: number;
+  /** NaN where missing: a gap the rule does not fill. */
   values: Float64Array;
-  /** 1 where the value was filled by the gap rule, not measured. */
+  /** 1 where the value was not measured: filled by the gap rule, or missing (NaN). */
   filled: Uint8Array;
+}
+
+/** A run of missing hours: a gap the rule did not fill. */
+export interface MissingRun {
+  /** Index of its first hour in the series. */
+  index: number;
+  hours: number;
 }
 
 export interface ParsedHour {
@@ -61,8 +74,9 @@ export function dayOfWeek(hour: number): number {
 /**
  * Builds a regular series from (hour, value) readings in increasing order; `null`/NaN values are
  * missing. `field` names the input in errors. The series starts at the first measured value.
+ * Gaps are filled by the rule above; those it does not fill stay missing (see missingRuns).
  */
-export function buildHourlySeries(field: string, readings: readonly { hour: number; value: number | null }[], describeHour: (hour: number) => string = (h) => formatHour(h)): HourlySeries {
+export function buildHourlySeries(field: string, readings: readonly { hour: number; value: number | null }[]): HourlySeries {
   // Order first: the sizes below assume the last reading is the latest.
   for (let i = 1; i < readings.length; i++) {
     if (readings[i]!.hour < readings[i - 1]!.hour) throw new ValidationError(`${field}[${i}].timestamp`, "must not be earlier than the reading before it (increasing time order)");
@@ -76,7 +90,6 @@ export function buildHourlySeries(field: string, readings: readonly { hour: numb
   const count = new Uint16Array(length);
   for (let i = first; i < readings.length; i++) {
     const r = readings[i]!;
-    if (i > 0 && r.hour < readings[i - 1]!.hour) throw new ValidationError(`${field}[${i}].timestamp`, "must not be earlier than the reading before it (increasing time order)");
     if (r.value === null || Number.isNaN(r.value)) continue;
     sum[r.hour - start]! += r.value;
     count[r.hour - start]!++;
@@ -87,11 +100,11 @@ export function buildHourlySeries(field: string, readings: readonly { hour: numb
     if (count[i]! > 0) values[i] = sum[i]! / count[i]!;
     else filled[i] = 1;
   }
-  fillGaps(field, { start, values, filled }, describeHour);
+  fillGaps({ start, values, filled });
   return { start, values, filled };
 }
 
-function fillGaps(field: string, series: HourlySeries, describeHour: (hour: number) => string): void {
+function fillGaps(series: HourlySeries): void {
   const { values, filled } = series;
   const n = values.length;
   for (let i = 0; i < n; i++) {
@@ -99,16 +112,54 @@ function fillGaps(field: string, series: HourlySeries, describeHour: (hour: numb
     let j = i;
     while (j < n && filled[j]) j++;
     const gap = j - i;
-    const where = `a gap of ${gap} hour${gap === 1 ? "" : "s"} after ${describeHour(series.start + i - 1)}`;
+    // i > 0 here: a series starts at a measured hour, so values[i - 1] is measured.
     if (gap <= MAX_INTERPOLATED_GAP && j < n) {
       const a = values[i - 1]!;
       const b = values[j]!;
       for (let k = i; k < j; k++) values[k] = a + ((b - a) * (k - i + 1)) / (gap + 1);
-    } else {
-      if (gap > MAX_FILLED_GAP) throw new ValidationError(field, `has ${where}; at most ${MAX_FILLED_GAP} missing hours in a row are filled`);
-      if (i < HOURS_PER_WEEK) throw new ValidationError(field, `has ${where} within its first week; a gap over ${MAX_INTERPOLATED_GAP} hours is filled from the week before`);
+    } else if (gap <= MAX_FILLED_GAP && hasWeekBefore(values, i, j)) {
       for (let k = i; k < j; k++) values[k] = values[k - HOURS_PER_WEEK]!;
+    } else {
+      values.fill(NaN, i, j);
     }
     i = j - 1;
   }
+}
+
+/** Whether hours [i, j) one week earlier are all in the series and have a value. */
+function hasWeekBefore(values: Float64Array, i: number, j: number): boolean {
+  if (i < HOURS_PER_WEEK) return false;
+  for (let k = i - HOURS_PER_WEEK; k < j - HOURS_PER_WEEK; k++) if (Number.isNaN(values[k]!)) return false;
+  return true;
+}
+
+/** The gaps the rule left missing, in time order. */
+export function missingRuns(series: HourlySeries): MissingRun[] {
+  const runs: MissingRun[] = [];
+  const { values } = series;
+  for (let i = 0; i < values.length; i++) {
+    if (!Number.isNaN(values[i]!)) continue;
+    let j = i;
+    while (j < values.length && Number.isNaN(values[j]!)) j++;
+    runs.push({ index: i, hours: j - i });
+    i = j - 1;
+  }
+  return runs;
+}
+
+/** Hours [from, to) of the series, as a series of its own (a view: nothing is copied). */
+export function sliceHourlySeries(series: HourlySeries, from: number, to = series.values.length): HourlySeries {
+  return { start: series.start + from, values: series.values.subarray(from, to), filled: series.filled.subarray(from, to) };
+}
+
+/** Hours of the series the gap rule filled, and hours it left missing. */
+export function countGapHours(series: HourlySeries): { filledHours: number; missingHours: number } {
+  let filledHours = 0;
+  let missingHours = 0;
+  for (let i = 0; i < series.values.length; i++) {
+    if (!series.filled[i]) continue;
+    if (Number.isNaN(series.values[i]!)) missingHours++;
+    else filledHours++;
+  }
+  return { filledHours, missingHours };
 }

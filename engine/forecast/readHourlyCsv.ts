@@ -1,8 +1,9 @@
-// Reads an hourly series from CSV text shaped like the files in ../shared/data: a header line,
-// then "timestamp,value" rows with wall-clock hour-start timestamps ("2006-12-16 17:00:00").
-// Cleaning, applied to every file alike: a value of 0 or below, or an empty one, is missing (the
-// household meter logs 0 when it logged nothing; loads are never really 0 there), and missing,
-// repeated or skipped hours (DST days) go through the gap rule in hourlySeries.ts.
+// Reads an hourly series from CSV text shaped like the files in data/ (see data/README.md): a
+// header line, then "timestamp,value" rows with wall-clock hour-start timestamps
+// ("2006-12-16 17:00:00"). Cleaning, applied to every file alike: a value of 0 or below, or an
+// empty one, is missing (the household meter logs 0 when it logged nothing; loads are never
+// really 0 there), and missing, repeated or skipped hours (DST days) go through the gap rule in
+// hourlySeries.ts; a gap that rule does not fill stays missing (NaN) rather than refusing the file.
 import { ValidationError } from "../../lib/errors.js";
 import { buildHourlySeries, parseHourTimestamp, type HourlySeries } from "./hourlySeries.js";
 

@@ -3,10 +3,11 @@
 // consumption (kWh) here: an hour counts when its interval readings are all in, or else when
 // the meter's import register was read within an hour either side of both its ends (the
 // register is interpolated to the hour). Everything else is missing and left to the gap rule
-// of engine/forecast/hourlySeries.ts, which also decides what cannot be repaired.
+// of engine/forecast/hourlySeries.ts; a gap it does not fill is skipped (the forecast runs on
+// the hours after it) and the answer says so, and only too little left is refused.
 import type { FastifyInstance } from "fastify";
 import { sql, type Kysely } from "kysely";
-import { forecastDemand, FORECAST_MODELS, MAX_FORECAST_HORIZON, type ConsumptionReading, type ForecastDemandReturnType, type ForecastModelName, type TemperatureReading } from "../../engine/forecast/index.js";
+import { forecastDemand, FORECAST_MODELS, MAX_FORECAST_HORIZON, MIN_USABLE_HISTORY_HOURS, type ConsumptionReading, type ForecastDemandReturnType, type ForecastModelName, type TemperatureReading } from "../../engine/forecast/index.js";
 import { HOURS_PER_WEEK, formatHour, parseHourTimestamp } from "../../engine/forecast/hourlySeries.js";
 import { INTERVAL_SECONDS } from "../../engine/markets.js";
 import { ValidationError } from "../../lib/errors.js";
@@ -16,8 +17,8 @@ import { zoneMeterIds, type ZoneMetersDatabase } from "../zoneMeters.js";
 import { ApiError, problem } from "../problems.js";
 
 const HOUR_MS = 3_600_000;
-/** What every model needs at least (seasonal naive: one week). */
-export const MIN_HISTORY_HOURS = FORECAST_MODELS["seasonal-naive"].minHistoryHours;
+/** What every model needs at least (seasonal naive: one week), after the last gap too long to fill. */
+export const MIN_HISTORY_HOURS = MIN_USABLE_HISTORY_HOURS;
 /** How far back stored readings are read: enough for the longest-memory model with room to spare. */
 const LOOKBACK_HOURS = 8 * HOURS_PER_WEEK;
 /** A register interpolated to an hour boundary from readings at most this far apart. */
@@ -46,7 +47,9 @@ export async function forecastRoutes(app: FastifyInstance): Promise<void> {
       summary: "Hourly demand forecast from a history, or from a meter's or a zone's stored readings",
       description:
         "Send exactly one of `history` (hourly consumption, oldest first), `meterId` or `zone`. History gaps: up to 6 missing hours are interpolated, 7 to 168 copied from " +
-        `the week before, longer ones refused. At least ${MIN_HISTORY_HOURS} hours (one week) of history are needed; the default model needs more and falls back to ` +
+        "the week before; a gap over 168 hours, or over 6 with no complete week before it, is skipped: the forecast uses the hours after the last such gap " +
+        "(`historyStart`, `historyHours`; what was left out in `skippedHours`, `missingHours`). " +
+        `At least ${MIN_HISTORY_HOURS} hours (one week) of usable history are needed; the default model needs more and falls back to ` +
         "seasonal-naive (the same hour a week earlier) on shorter histories; `model` in the answer says which one ran. Stored readings are summed per hour in kWh (UTC hours).",
       security: [{ bearer: [] }],
       body: {
@@ -67,7 +70,7 @@ export async function forecastRoutes(app: FastifyInstance): Promise<void> {
           temperature: {
             type: "array",
             maxItems: MAX_HISTORY + MAX_FORECAST_HORIZON,
-            description: "hourly temperature (°C) from the first history hour through the last forecast hour",
+            description: "hourly temperature (°C) from the first history hour used (the first hour, or the hour after the last gap too long to fill) through the last forecast hour",
             items: {
               type: "object",
               additionalProperties: false,
@@ -84,15 +87,18 @@ export async function forecastRoutes(app: FastifyInstance): Promise<void> {
       response: {
         200: {
           type: "object",
-          required: ["forecast", "model", "historyHours", "filledHours"],
+          required: ["forecast", "model", "historyStart", "historyHours", "filledHours", "skippedHours", "missingHours"],
           properties: {
             forecast: {
               type: "array",
               items: { type: "object", required: ["timestamp", "consumption"], properties: { timestamp: { type: "string" }, consumption: { type: "number" } } },
             },
             model: { type: "string" },
-            historyHours: { type: "integer", description: "hours of history the forecast used, gaps included" },
+            historyStart: { type: "string", description: "first hour of the history the forecast used: the first reading, or the hour after the last gap the rule does not fill" },
+            historyHours: { type: "integer", description: "hours of history the forecast used, from historyStart to the last hour, filled gaps included" },
             filledHours: { type: "integer", description: "of those, hours filled by the gap rule" },
+            skippedHours: { type: "integer", description: "hours before historyStart left out: 0 unless a gap was too long to fill (over 168 hours, or over 6 with no complete week before it)" },
+            missingHours: { type: "integer", description: "of the skipped hours, those in gaps the rule does not fill" },
             unit: { type: "string", description: "kWh for stored readings; for a sent history, the history's own unit" },
             meters: { type: "integer", description: "meters whose readings were summed (meterId, zone)" },
           },
@@ -113,7 +119,7 @@ export async function forecastRoutes(app: FastifyInstance): Promise<void> {
       checkTimeOrder("history", b.history);
       checkHistoryLength(b.history);
       const result = runForecast(() => forecastDemand({ history: b.history!, ...options }), "invalid_request");
-      return answer(result, spanOf(b.history));
+      return answer(result);
     }
 
     let meters: string[];
@@ -151,14 +157,15 @@ export async function forecastRoutes(app: FastifyInstance): Promise<void> {
     }
     const history = Array.from(hourly.values, (wh, k) => ({ timestamp: formatHour(hourly.start + k, "Z"), consumption: wh === null ? null : wh / 1000 }));
     const result = runForecast(() => forecastDemand({ history, ...options }), "insufficient_history", field, what);
-    return { ...answer(result, hourly.values.length), unit: "kWh", meters: hourly.meters };
+    return { ...answer(result), unit: "kWh", meters: hourly.meters };
   });
 }
 
-function answer(result: ForecastDemandReturnType, historyHours: number) {
+function answer(result: ForecastDemandReturnType) {
+  const { model, historyStart, historyHours, filledHours, skippedHours, missingHours } = result;
   return {
     forecast: result.forecast.map((f) => ({ timestamp: f.timestamp, consumption: Math.round(f.consumption * 1e6) / 1e6 })),
-    model: result.model, historyHours, filledHours: result.filledHours,
+    model, historyStart, historyHours, filledHours, skippedHours, missingHours,
   };
 }
 

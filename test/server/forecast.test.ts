@@ -1,5 +1,6 @@
-// POST /v1/energy/forecast against one whole node: from a sent history (the gap rule and its
-// limits, the week minimum), and from stored readings of a meter or a zone, built into hourly
+// POST /v1/energy/forecast against one whole node: from a sent history (the gap rule, holes it
+// does not fill skipped and reported, the week minimum after them), and from stored readings of
+// a meter or a zone, built into hourly
 // kWh from interval readings and register readings; expected forecasts are worked out from the
 // seasonal-naive rule (the same hour a week earlier), which is what a history under four weeks gets.
 import { expect } from "chai";
@@ -62,7 +63,7 @@ describe("POST /v1/energy/forecast", function () {
       const h = history(24 * 8);
       const res = await forecast({ history: h, horizon: 24 });
       expect(res.status, res.text).to.equal(200);
-      expect(res.json).to.include({ model: "seasonal-naive", historyHours: 192, filledHours: 0 });
+      expect(res.json).to.include({ model: "seasonal-naive", historyStart: iso((last - 191) * HOUR), historyHours: 192, filledHours: 0, skippedHours: 0, missingHours: 0 });
       expect(res.json.forecast).to.have.length(24);
       res.json.forecast.forEach((f: { timestamp: string; consumption: number }, k: number) => {
         expect(f.timestamp).to.equal(iso((last + 1 + k) * HOUR));
@@ -82,7 +83,52 @@ describe("POST /v1/energy/forecast", function () {
       const h = history(24 * 8).map((r, i) => (i === 180 || i === 181 ? { ...r, consumption: null } : r));
       const res = await forecast({ history: h.filter((_, i) => i !== 100) });
       expect(res.status).to.equal(200);
-      expect(res.json.filledHours).to.equal(3);
+      expect(res.json).to.include({ filledHours: 3, skippedHours: 0, missingHours: 0 });
+    });
+
+    /** `history` with hours [from, from + hours) sent as null. */
+    const withHole = (h: ReturnType<typeof history>, from: number, hours: number) => h.map((r, i) => (i >= from && i < from + hours ? { ...r, consumption: null } : r));
+    const expectSeasonalNaive = (forecast: { timestamp: string; consumption: number }[]) =>
+      forecast.forEach((f, k) => {
+        expect(f.timestamp).to.equal(iso((last + 1 + k) * HOUR));
+        expect(Math.abs(f.consumption - load(last + 1 + k - 168))).to.be.below(1e-6);
+      });
+
+    it("a 17-hour hole on day 1 (no week before to fill it from): forecasts from the hours after it and says what it skipped", async () => {
+      const res = await forecast({ history: withHole(history(24 * 9), 5, 17) });
+      expect(res.status, res.text).to.equal(200);
+      expect(res.json).to.include({ model: "seasonal-naive", historyStart: iso((last - 24 * 9 + 1 + 22) * HOUR), historyHours: 24 * 9 - 22, filledHours: 0, skippedHours: 22, missingHours: 17 });
+      expect(res.json.forecast).to.have.length(24);
+      expectSeasonalNaive(res.json.forecast);
+    });
+
+    it("a three-day hole on day 1: the five weeks after it still get the default model", async () => {
+      const res = await forecast({ history: withHole(history(24 * 35), 2, 72), horizon: 48 });
+      expect(res.status, res.text).to.equal(200);
+      expect(res.json).to.include({ model: "lag-regression", historyHours: 24 * 35 - 74, filledHours: 0, skippedHours: 74, missingHours: 72 });
+      expect(res.json.forecast).to.have.length(48);
+      expect(res.json.forecast.every((f: { consumption: number }) => Number.isFinite(f.consumption) && f.consumption >= 0)).to.equal(true);
+    });
+
+    it("a hole mid-series: two weeks not sent are skipped; a 17-hour gap with a week before it is still filled", async () => {
+      // Eight days, 337 hours not sent, eight days.
+      const res = await forecast({ history: [...history(24 * 8, last - 24 * 30), ...history(24 * 8)] });
+      expect(res.status, res.text).to.equal(200);
+      expect(res.json).to.include({ model: "seasonal-naive", historyStart: iso((last - 191) * HOUR), historyHours: 192, filledHours: 0, skippedHours: 721 - 192, missingHours: 337 });
+      expectSeasonalNaive(res.json.forecast);
+      const filled = await forecast({ history: withHole(history(24 * 9), 180, 17) });
+      expect(filled.status, filled.text).to.equal(200);
+      expect(filled.json).to.include({ historyHours: 24 * 9, filledHours: 17, skippedHours: 0, missingHours: 0 });
+    });
+
+    it("too little left after a hole is a 400 naming the field and the rule", async () => {
+      const h = history(24 * 8);
+      const res = await forecast({ history: withHole(h, 30, 10) });
+      expect(res.status, res.text).to.equal(400);
+      expect(res.json).to.include({
+        code: "invalid_request", field: "history",
+        detail: `history has a gap of 10 hours after ${h[29]!.timestamp} that the gap rule does not fill (over 168 hours, or over 6 with no complete week before it), and 152 hours after it; a forecast needs at least 168 hours (one week) after the last such gap`,
+      });
     });
 
     it("too short a history is a 422 saying how much there is and how much is needed", async () => {
@@ -95,8 +141,8 @@ describe("POST /v1/energy/forecast", function () {
       const week = history(24 * 8);
       const cases: [unknown, string, string][] = [
         [{ history: week.map((r, i) => (i === 3 ? { ...r, timestamp: r.timestamp.replace(":00:00Z", ":30:00Z") } : r)) }, "history[3].timestamp", "must be on the hour"],
-        [{ history: week.filter((_, i) => i < 10 || i >= 20) }, "history", "has a gap of 10 hours after"],
-        [{ history: [...history(24 * 8, last - 24 * 30), ...history(24 * 8)] }, "history", "at most 168 missing hours in a row are filled"],
+        [{ history: week.filter((_, i) => i < 30 || i >= 40) }, "history", "and 152 hours after it; a forecast needs at least 168 hours (one week) after the last such gap"],
+        [{ history: [...history(24 * 8, last - 24 * 30), ...history(24 * 6)] }, "history", "and 144 hours after it"],
         [{ history: [...week].reverse() }, "history[1].timestamp", "increasing time order"],
         [{ history: week, temperature: [{ timestamp: week[1]!.timestamp, temperature: 10 }, { timestamp: week[0]!.timestamp, temperature: 10 }] }, "temperature[1].timestamp", "increasing time order"],
         [{ history: week.map((r, i) => (i === 5 ? { ...r, consumption: -1 } : r)) }, "history.5.consumption", ">= 0"],
@@ -146,6 +192,9 @@ describe("POST /v1/energy/forecast", function () {
       // meter-8: a week, eight days of nothing, a week: the gap is longer than the rule fills.
       await storeIntervals("meter-8", 24 * 22, () => 100);
       await db.deleteFrom("bridge_readings").where("meter_id", "=", "meter-8").where("reading_at", ">=", BigInt((last - 24 * 15) * HOUR)).where("reading_at", "<", BigInt((last - 24 * 7) * HOUR)).execute();
+      // meter-80 (not registered; the operator may ask): a week, eight days of nothing, three days.
+      await storeIntervals("meter-80", 24 * 18, () => 50);
+      await db.deleteFrom("bridge_readings").where("meter_id", "=", "meter-80").where("reading_at", ">=", BigInt((last - 24 * 11 + 1) * HOUR)).where("reading_at", "<", BigInt((last - 24 * 3 + 1) * HOUR)).execute();
     });
 
     it("a meter's interval readings: hourly kWh, an incomplete hour filled, the same hour a week earlier ahead", async () => {
@@ -166,6 +215,14 @@ describe("POST /v1/energy/forecast", function () {
       expect(res.status, res.text).to.equal(200);
       expect(res.json).to.include({ historyHours: 192, filledHours: 0 });
       expect(res.json.forecast.map((f: { consumption: number }) => f.consumption)).to.deep.equal([0, 1, 2].map((k) => meter7Hour(last + 1 + k - 168) / 1000));
+    });
+
+    it("a meter with a gap longer than the rule fills: forecast from the week after it, the skipped hours said", async () => {
+      const res = await forecast({ meterId: "meter-8", horizon: 6 });
+      expect(res.status, res.text).to.equal(200);
+      // Stored: hours last - 527 to last; none from last - 360 to last - 169.
+      expect(res.json).to.include({ model: "seasonal-naive", historyStart: iso((last - 168) * HOUR), historyHours: 169, filledHours: 0, skippedHours: 359, missingHours: 192, unit: "kWh", meters: 1 });
+      expect(res.json.forecast.map((f: { consumption: number }) => f.consumption)).to.deep.equal([0.4, 0.4, 0.4, 0.4, 0.4, 0.4]);
     });
 
     it("a meter's forecast is for its owner or an operator: another household's is a 403", async () => {
@@ -201,9 +258,11 @@ describe("POST /v1/energy/forecast", function () {
       });
       const none = await forecast({ meterId: "meter-4" });
       expect(none.json).to.include({ status: 422, detail: "meter meter-4 has no complete hour of readings; a forecast needs at least 168 hours (one week)" });
-      const gap = await forecast({ meterId: "meter-8" });
-      expect(gap.json).to.include({ status: 422, code: "insufficient_history", field: "meterId" });
-      expect(gap.json.detail).to.match(/^stored readings of meter meter-8: history has a gap of 192 hours after .*; at most 168 missing hours in a row are filled$/);
+      const gap = await forecast({ meterId: "meter-80" });
+      expect(gap.json).to.include({
+        status: 422, code: "insufficient_history", field: "meterId",
+        detail: `stored readings of meter meter-80: history has a gap of 192 hours after ${iso((last - 24 * 11) * HOUR)} that the gap rule does not fill (over 168 hours, or over 6 with no complete week before it), and 72 hours after it; a forecast needs at least 168 hours (one week) after the last such gap`,
+      });
       expect((await forecast({ zone: "ZONE-Q" })).json).to.include({ status: 422, field: "zone" });
     });
   });

@@ -1,7 +1,7 @@
 // Timestamps on the wall clock, and the gap-filling rule the API documents.
 import { expect } from "chai";
 import { ValidationError } from "../../../lib/errors.js";
-import { buildHourlySeries, dayOfWeek, formatHour, hourOfDay, parseHourTimestamp } from "../../../engine/forecast/hourlySeries.js";
+import { buildHourlySeries, countGapHours, dayOfWeek, formatHour, hourOfDay, missingRuns, parseHourTimestamp, sliceHourlySeries } from "../../../engine/forecast/hourlySeries.js";
 import { readHourlyCsv } from "../../../engine/forecast/readHourlyCsv.js";
 
 const H = (iso: string) => parseHourTimestamp("t", iso).hour;
@@ -55,12 +55,32 @@ describe("hourly series", () => {
     expect(s.filled.reduce((a, b) => a + b, 0)).to.equal(10);
   });
 
-  it("refuses gaps it cannot fill, saying where", () => {
-    throwsField(() => buildHourlySeries("history", week((i) => (i >= 20 && i < 30 ? null : 1))), "history", /gap of 10 hours after 2024-01-01T19:00:00 within its first week/);
-    throwsField(() => buildHourlySeries("history", week((i) => (i >= 170 && i < 170 + 169 ? null : 1), 24 * 21)), "history", /gap of 169 hours .* at most 168/);
+  it("leaves the gaps it cannot fill missing (NaN, flagged) instead of refusing the series", () => {
+    // Over 6 hours in the first week: no week before to copy from.
+    const early = buildHourlySeries("history", week((i) => (i >= 20 && i < 37 ? null : 1)));
+    expect(missingRuns(early)).to.deep.equal([{ index: 20, hours: 17 }]);
+    expect(countGapHours(early)).to.deep.equal({ filledHours: 0, missingHours: 17 });
+    expect(Number.isNaN(early.values[20]!) && Number.isNaN(early.values[36]!)).to.equal(true);
+    expect(early.filled[20]).to.equal(1);
+    expect([early.values[19], early.values[37]]).to.deep.equal([1, 1]);
+    // Over 168 hours anywhere; a later 10-hour gap whose week before falls in that hole stays missing too,
+    // while one whose week before is whole is still copied.
+    const long = buildHourlySeries("history", week((i) => ((i >= 170 && i < 170 + 169) || (i >= 400 && i < 410) || (i >= 600 && i < 610) ? null : i % 168), 24 * 30));
+    expect(missingRuns(long)).to.deep.equal([{ index: 170, hours: 169 }, { index: 400, hours: 10 }]);
+    expect(countGapHours(long)).to.deep.equal({ filledHours: 10, missingHours: 179 });
+    expect(long.values[600]).to.equal(600 % 168);
+    // A slice is a series of its own, starting at its first hour.
+    const after = sliceHourlySeries(long, 410);
+    expect(after.start).to.equal(long.start + 410);
+    expect(after.values.length).to.equal(24 * 30 - 410);
+    expect(after.values[0]).to.equal(long.values[410]);
+  });
+
+  it("refuses readings out of time order, saying which", () => {
     throwsField(() => buildHourlySeries("history", [{ hour: start + 1, value: 1 }, { hour: start, value: 1 }]), "history[1].timestamp", /increasing time order/);
     // Reversed history whose last reading is the earliest: refused by name, not a crash.
     throwsField(() => buildHourlySeries("history", [{ hour: start + 5, value: 1 }, { hour: start + 3, value: 2 }, { hour: start, value: 1 }]), "history[1].timestamp", /increasing time order/);
+    throwsField(() => buildHourlySeries("history", [{ hour: start, value: null }]), "history", /no measured value/);
   });
 
   it("reads the data files' CSV shape: zeros are missing, skipped DST hours are filled", () => {
