@@ -22,7 +22,7 @@ import {
 import { EngineState, type AcceptedOrder, type ApplyOutcome, type BookRecord, type EngineOp, type FillRecord, type OrderKind, type OrderRecord, type SettlementResult } from "./engineState.js";
 import { createSignaturePool, type SignaturePool } from "./intake/createSignaturePool.js";
 import { createOrderRecoverer } from "./intake/orderSignature.js";
-import { bookKey, INTERVAL_SECONDS, toMarket, zoneLabel, type Market, type MarketConfig } from "./markets.js";
+import { bookKey, INTERVAL_SECONDS, nextTradableInterval, toMarket, zoneLabel, type Market, type MarketConfig } from "./markets.js";
 import { forwardPriceCurve } from "./pricing/forwardPriceCurve.js";
 import { createReferencePricer, type MarketConditions } from "./referencePrice.js";
 import { createOpLog, type OpLogGroup, type OpLogStats } from "./store/createOpLog.js";
@@ -444,11 +444,6 @@ export async function createEngine(deps: EngineDeps) {
 }
 
 export type Engine = Awaited<ReturnType<typeof createEngine>>;
-
-/** The first interval whose gate is still open at `now`. */
-function nextTradableInterval(market: Market, now: number): number {
-  return (Math.floor((now + market.gateClosureSeconds) / INTERVAL_SECONDS) + 1) * INTERVAL_SECONDS;
-}
 
 function safeLabel(zone: Hex): string {
   try {

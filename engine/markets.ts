@@ -37,6 +37,11 @@ export function zoneLabel(zoneHex: Hex): string {
   return hexToString(zoneHex, { size: 32 }).replace(/\0+$/, "");
 }
 
+/** The first interval whose gate is still open at `now` (unix seconds): its book closes after now. */
+export function nextTradableInterval(market: Pick<Market, "gateClosureSeconds">, now: number): number {
+  return (Math.floor((now + market.gateClosureSeconds) / INTERVAL_SECONDS) + 1) * INTERVAL_SECONDS;
+}
+
 export function bookKey(zoneHex: Hex, intervalStart: number): string {
   return `${zoneHex.toLowerCase()}:${intervalStart}`;
 }

@@ -57,6 +57,7 @@ async function main(): Promise<number> {
       const apiRpc = createChainRpc({ url: config.rpcUrl, timeoutMs: 5_000, maxRetries: 1, batchSize: config.rpc.batchSize });
       app = await buildIndexerApp({
         db: database.db,
+        timeZone: config.timeZone,
         rpc: apiRpc,
         chainId,
         contracts,

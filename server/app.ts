@@ -14,6 +14,7 @@ import { createRateLimits } from "./rateLimit.js";
 import type { Hub } from "./realtime/hub.js";
 import { authRoutes } from "./routes/auth.js";
 import { chainRoutes } from "./routes/chain.js";
+import { communitySettings } from "./routes/complianceShared.js";
 import { healthRoutes, type HealthOptions } from "./routes/health.js";
 import { prosumerRoutes } from "./routes/prosumers.js";
 import { realtimeRoutes } from "./routes/realtime.js";
@@ -87,7 +88,9 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   await app.register(tradingRoutes, options.indexerVersion ? { indexerVersion: options.indexerVersion } : {});
   await app.register(prosumerRoutes);
   await app.register(realtimeRoutes, { hub: options.hub });
-  await app.register(indexerApi, services.indexer);
+  // The auditor API counts periods on the community's calendar and the node's clock, as the
+  // compliance, carbon and savings routes do.
+  await app.register(indexerApi, { ...services.indexer, timeZone: services.indexer.timeZone ?? communitySettings(app).timeZone, clock: services.indexer.clock ?? services.clock });
   for (const plugin of options.plugins ?? []) await app.register(plugin);
   return app;
 }

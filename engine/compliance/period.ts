@@ -1,8 +1,9 @@
 // Reporting periods on the community's own calendar. "2026-Q1" in Europe/Berlin starts at
 // 2026-01-01T00:00 Berlin time (2025-12-31T23:00Z), not at UTC midnight: a regulator reading a
-// German community's quarter means the German quarter. (The auditor API's /v1/reports/:period
-// keeps UTC periods; indexer/api/params.ts.) Periods are half-open [from, to) in unix seconds
-// and select trades by delivery window start, the time the energy flowed.
+// German community's quarter means the German quarter. Every route that takes a period reads it
+// here: compliance, carbon and savings, and the auditor API's /v1/reports/:period, /v1/trades
+// and /v1/stats (indexer/api/params.ts). Periods are half-open [from, to) in unix seconds and
+// select trades by delivery window start, the time the energy flowed.
 //
 //   today | month | quarter | year     the current one at `nowMs`, on the zone's clock
 //   YYYY | YYYY-Qn | YYYY-MM | YYYY-MM-DD

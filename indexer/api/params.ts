@@ -1,7 +1,9 @@
 // Query values the JSON Schema lets through but only code can judge: addresses (checksum
-// normalised), zones by label or bytes32, reporting periods, times and opaque cursors. Each
-// failure is an ApiError naming the field.
+// normalised), zones by label or bytes32, reporting periods (on the community's calendar), times
+// and opaque cursors. Each failure is an ApiError naming the field.
 import { getAddress, hexToBytes, isAddress, stringToHex, type Hex } from "viem";
+import { localClock, parsePeriod, type LocalPeriod } from "../../engine/compliance/period.js";
+import { ValidationError } from "../../lib/errors.js";
 import type { TradeFilter } from "../store/tradeQueries.js";
 import type { TradeStatus } from "../store/schema.js";
 import { ApiError } from "./problems.js";
@@ -12,38 +14,42 @@ export interface Period {
   from: bigint;
   /** Unix seconds, exclusive. */
   to: bigint;
+  timeZone: string;
 }
 
-const utc = (y: number, m: number, d = 1) => BigInt(Date.UTC(y, m, d) / 1000);
+/** The community's calendar: its time zone and the clock `today` is read from. */
+export interface Calendar {
+  timeZone: string;
+  /** Unix milliseconds. */
+  clock: () => number;
+}
 
-/** `2026`, `2026-Q1`, `2026-02`, `2026-02-14` (UTC). */
-export function parsePeriod(text: string, field = "period"): Period {
-  let m = /^(\d{4})$/.exec(text);
-  if (m) {
-    const y = Number(m[1]);
-    return { label: text, from: utc(y, 0), to: utc(y + 1, 0) };
+/**
+ * A period as the node's compliance, carbon and savings routes read it (parsePeriod, the one
+ * parser): `2026`, `2026-Q1`, `2026-02`, `2026-02-14`, or `today`, `month`, `quarter`, `year`,
+ * each the community's local days, DST included, with bounds as bigint unix seconds.
+ */
+export function resolvePeriod(text: string, calendar: Calendar, field = "period"): Period {
+  let p: LocalPeriod;
+  try {
+    p = parsePeriod(text, calendar.clock(), calendar.timeZone, field);
+  } catch (err) {
+    if (err instanceof ValidationError) throw new ApiError("invalid_request", err.shortMessage, { field: err.field ?? field, cause: err });
+    throw err;
   }
-  m = /^(\d{4})-Q([1-4])$/.exec(text);
-  if (m) {
-    const y = Number(m[1]);
-    const q = Number(m[2]) - 1;
-    return { label: text, from: utc(y, q * 3), to: utc(y, q * 3 + 3) };
+  return { label: p.label, from: BigInt(p.from), to: BigInt(p.to), timeZone: p.timeZone };
+}
+
+/**
+ * `timeZone` when the calendar can use it: an IANA name both Intl and the database know the same
+ * way. Offsets (`+05:30`) are refused: PostgreSQL reads their sign the POSIX way, backwards.
+ */
+export function checkTimeZone(timeZone: string): string {
+  localClock(0, timeZone); // throws ValidationError naming timeZone for a name Intl does not know
+  if (!/^[A-Za-z][A-Za-z0-9_+-]*(?:\/[A-Za-z0-9_+-]+)*$/.test(timeZone)) {
+    throw new ValidationError("timeZone", `must be an IANA time zone name such as "Europe/Berlin", got ${JSON.stringify(timeZone)}`);
   }
-  m = /^(\d{4})-(0[1-9]|1[0-2])$/.exec(text);
-  if (m) {
-    const y = Number(m[1]);
-    const mo = Number(m[2]) - 1;
-    return { label: text, from: utc(y, mo), to: utc(y, mo + 1) };
-  }
-  m = /^(\d{4})-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$/.exec(text);
-  if (m) {
-    const y = Number(m[1]);
-    const mo = Number(m[2]) - 1;
-    const d = Number(m[3]);
-    if (new Date(Date.UTC(y, mo, d)).getUTCDate() !== d) throw new ApiError("invalid_request", `${field}: ${text} is not a calendar day`, { field });
-    return { label: text, from: utc(y, mo, d), to: utc(y, mo, d + 1) };
-  }
-  throw new ApiError("invalid_request", `${field}: must be a year (2026), quarter (2026-Q1), month (2026-02) or day (2026-02-14)`, { field });
+  return timeZone;
 }
 
 /** Unix seconds, or an ISO 8601 date or date-time with a zone (`2026-02-01`, `2026-02-01T06:00:00Z`). */
@@ -107,7 +113,7 @@ export interface TradeFilterQuery {
   to?: string;
 }
 
-export function parseTradeFilter(q: TradeFilterQuery): TradeFilter {
+export function parseTradeFilter(q: TradeFilterQuery, calendar: Calendar): TradeFilter {
   const filter: TradeFilter = {};
   if (q.seller !== undefined) filter.seller = parseAddress(q.seller, "seller");
   if (q.buyer !== undefined) filter.buyer = parseAddress(q.buyer, "buyer");
@@ -115,7 +121,7 @@ export function parseTradeFilter(q: TradeFilterQuery): TradeFilter {
   if (q.status !== undefined) filter.status = q.status;
   if (q.period !== undefined) {
     if (q.from !== undefined || q.to !== undefined) throw new ApiError("invalid_request", "period: give either period or from/to, not both", { field: "period" });
-    const p = parsePeriod(q.period);
+    const p = resolvePeriod(q.period, calendar);
     filter.from = p.from;
     filter.to = p.to;
   }

@@ -97,7 +97,7 @@ const filterProperties = {
   buyer: { type: "string", description: "buyer address" },
   zone: { type: "string", description: "grid zone: bytes32 hex or its label, e.g. ZONE-A" },
   status: { type: "string", enum: tradeStatuses },
-  period: { type: "string", description: "delivery period: 2026, 2026-Q1, 2026-02 or 2026-02-14 (UTC)" },
+  period: { type: "string", description: "delivery period: 2026, 2026-Q1, 2026-02, 2026-02-14, today, month, quarter or year, in days of the community's calendar (its time zone, DST included)" },
   from: { type: "string", description: "delivery start at or after: unix seconds or ISO 8601" },
   to: { type: "string", description: "delivery start before: unix seconds or ISO 8601" },
 } as const;

@@ -9,17 +9,20 @@
 import type { Kysely } from "kysely";
 import { concat, decodeFunctionResult, encodeFunctionData, getAddress, keccak256, numberToHex, toEventSelector, type Abi, type Hex } from "viem";
 import { energyMarketAbi } from "../../contracts/client/abi.js";
-import { merkleProof, tradeLeaf, type Trade } from "../../contracts/client/trade.js";
+import { merkleProof, tradeLeaf } from "../../contracts/client/trade.js";
 import { buildEventLookup, type IndexedContracts } from "../contracts.js";
 import { argsToJson, type RawLog } from "../indexing/decodeLogs.js";
 import { createEntityStore } from "../indexing/entityStore.js";
 import { handlers } from "../indexing/handlers.js";
 import { getCheckpoint } from "../store/checkpoints.js";
 import type { IndexerDatabase, TradeRow } from "../store/schema.js";
-import { getBatchTrades, getTrade, getTradeEvents } from "../store/tradeQueries.js";
+import { getBatchTrades, getTrade, getTradeEvents, tradeOf } from "../store/tradeQueries.js";
 import { hex } from "../sync/blocks.js";
 import type { ChainRpc } from "../sync/rpc.js";
 import { logsToEvents } from "../sync/toEvents.js";
+
+/** Kept here for the routes that import it from this module; it lives with the trade queries. */
+export { tradeOf };
 
 export interface VerifyContext {
   db: Kysely<IndexerDatabase>;
@@ -157,24 +160,6 @@ export async function verifyTrade(ctx: VerifyContext, tradeId: bigint): Promise<
   }
 
   return { tradeId: tradeId.toString(), verified: checks.every((c) => c.ok), blockNumber: atBlock.toString(), checks };
-}
-
-export function tradeOf(t: TradeRow): Trade {
-  return {
-    tradeId: t.trade_id,
-    batchId: t.batch_id,
-    seller: t.seller as Hex,
-    buyer: t.buyer as Hex,
-    zone: t.zone as Hex,
-    energyWh: t.energy_wh,
-    pricePerKWh: t.price_per_kwh,
-    amount: t.amount,
-    deliveryStart: t.delivery_start,
-    deliveryEnd: t.delivery_end,
-    source: t.source,
-    communityFeeBps: t.community_fee_bps,
-    networkFeePerKWh: t.network_fee_per_kwh,
-  };
 }
 
 function verifyProof(leaf: Hex, proof: readonly Hex[], root: Hex): boolean {

@@ -1,6 +1,8 @@
 // Sign-In With Ethereum (EIP-4361): nonce → message signed in the wallet → token. The message
 // must name this node's domain and chain, carry an unused nonce of ours and be within its
 // validity window; the signature is checked by viem, which also accepts ERC-1271 smart wallets.
+// Every time here is the sessions' wall clock, not the node's market clock (NODE_CLOCK=chain
+// makes that block time, which tests and simulations move by days).
 import type { FastifyInstance } from "fastify";
 import { getAddress, isAddressEqual, recoverMessageAddress, size, type Address, type Hex } from "viem";
 import { parseSiweMessage, verifySiweMessage } from "viem/siwe";
@@ -29,7 +31,7 @@ export interface AuthRouteOptions {
 }
 
 export async function authRoutes(app: FastifyInstance, options: AuthRouteOptions): Promise<void> {
-  const { chain, sessions, clock } = app.node;
+  const { chain, sessions } = app.node;
 
   async function isOperator(address: Hex): Promise<boolean> {
     const [registrar, admin] = await Promise.all([
@@ -112,7 +114,7 @@ export async function authRoutes(app: FastifyInstance, options: AuthRouteOptions
     const domains = options.siweDomains.length > 0 ? options.siweDomains : [request.host];
     if (!domains.includes(parsed.domain)) throw new ApiError("login_refused", `the message's domain ${parsed.domain} is not this node's (${domains.join(", ")})`, { field: "message.domain" });
     if (parsed.chainId !== chain.chainId) throw new ApiError("login_refused", `the message's chain ID ${parsed.chainId} is not this node's chain ${chain.chainId}`, { field: "message.chainId" });
-    const now = new Date(clock());
+    const now = new Date(sessions.now());
     if (parsed.expirationTime && parsed.expirationTime <= now) throw new ApiError("login_refused", "the message has expired (Expiration Time is past)", { field: "message.expirationTime" });
     if (parsed.notBefore && parsed.notBefore > now) throw new ApiError("login_refused", "the message is not valid yet (Not Before is in the future)", { field: "message.notBefore" });
     const address = getAddress(parsed.address);

@@ -2,9 +2,9 @@
 // what the community's own trades avoided in a period. Both use engine/compliance/carbon.ts
 // (kg = kWh x factor, tree-years = kg / 21.77, exact in integers, rounded when shown).
 //
-// GET counts energy the way the auditor API's period report does (indexer volumeTotals):
-// trades from solar or wind whose delivery was confirmed by a meter report, each at most its
-// contracted energy. Traded-but-undelivered energy displaced nothing yet.
+// GET counts energy the way the auditor API's period report and GET /v1/savings/community do
+// (indexer deliveredEnergyWh): the delivered part of trades from solar or wind, as the chain
+// settled it. Traded-but-undelivered energy displaced nothing yet.
 import type { FastifyInstance } from "fastify";
 import { carbonOffset } from "../../engine/compliance/carbon.js";
 import { toUnits } from "../../engine/compliance/decimal.js";
@@ -65,7 +65,9 @@ export function carbonRoutes(app: FastifyInstance): void {
     schema: {
       tags: ["compliance"],
       summary: "CO2 avoided by the community's delivered solar and wind trades in a period",
-      description: "Renewable kWh = trades from solar or wind sources with a confirmed meter delivery report, each counted at most at its contracted energy, selected by delivery window start in the period.",
+      description: "Renewable kWh = the delivered energy of trades from solar or wind sources, selected by delivery window start in the period: a trade settled in full counts whole, " +
+        "one settled after a dispute only the part the seller was paid for (the meter's reading, or the arbiter's split as a share of the energy), a refunded one nothing, " +
+        "one not final yet its meter report (at most its contracted energy) or nothing before one.",
       querystring: { type: "object", additionalProperties: false, properties: { period: periodQuery, zone: zoneQuery } },
       response: {
         200: {

@@ -1,7 +1,7 @@
 // What the compliance, carbon and savings routes share: the node's compliance settings and time
 // zone, reporting periods on the community's calendar, zones by label, EUR formatting, and the
-// two indexer queries the auditor API does not already have (volume and disputes come from its
-// volumeTotals).
+// indexer query the auditor API does not already have (volume, disputes and delivered energy come
+// from indexer/store/tradeQueries.ts).
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { sql, type Kysely } from "kysely";
 import { formatFixed } from "../../engine/compliance/decimal.js";
@@ -92,36 +92,6 @@ export function strictBodyTypes(numbers: readonly string[], strings: readonly st
 }
 
 // ---------------------------------------------------------------- queries
-
-export interface BuyerVolume {
-  buyer: string;
-  zone: string;
-  pricePerKWh: bigint;
-  energyWh: bigint;
-  trades: bigint;
-}
-
-/** Energy bought per buyer, zone and price in the period, refunded trades left out. */
-export async function buyerVolumes(db: Kysely<IndexerDatabase>, chainId: number, f: TradeFilter): Promise<BuyerVolume[]> {
-  const rows = await filtered(
-    db.selectFrom("indexer_trades").select([
-      "buyer",
-      "zone",
-      "price_per_kwh as pricePerKWh",
-      sql<bigint>`sum(energy_wh)`.as("energyWh"),
-      sql<bigint>`count(*)`.as("trades"),
-    ]),
-    chainId,
-    f,
-  )
-    .where("status", "<>", "refunded")
-    .groupBy(["buyer", "zone", "price_per_kwh"])
-    .orderBy("buyer")
-    .orderBy("zone")
-    .orderBy("price_per_kwh")
-    .execute();
-  return rows as BuyerVolume[];
-}
 
 export interface MeteringFacts {
   completedTrades: bigint;

@@ -6,8 +6,9 @@
 import type { FastifyInstance } from "fastify";
 import { toUnits } from "../../engine/compliance/decimal.js";
 import { communitySavings, estimateSavings } from "../../engine/pricing/savings.js";
+import { deliveredEnergyByBuyer } from "../../indexer/store/tradeQueries.js";
 import { ApiError, problem } from "../problems.js";
-import { buyerVolumes, eur, marketOf, periodJson, periodOf, periodQuery, periodSchema, strictBodyTypes, tradeFilter, zoneQuery } from "./complianceShared.js";
+import { eur, marketOf, periodJson, periodOf, periodQuery, periodSchema, strictBodyTypes, tradeFilter, zoneQuery } from "./complianceShared.js";
 
 const base = (description: string) => ({ type: "string", pattern: "^-?[0-9]+$", description: `${description}, token base units` });
 const eurText = (description: string) => ({ type: "string", description: `${description}, EUR rounded to cents` });
@@ -73,7 +74,9 @@ export function savingsRoutes(app: FastifyInstance): void {
     schema: {
       tags: ["compliance"],
       summary: "What the community's buyers saved by trading P2P in a period",
-      description: "Participants are the buyers of the period's trades (by delivery window start; refunded trades left out). Each buyer's energy at each price is costed " +
+      description: "Counts energy delivered, as GET /v1/carbon does: a trade settled in full counts whole, one settled after a dispute only the part the seller was paid for " +
+        "(the meter's reading, or the arbiter's split as a share of the energy), a refunded one or one not yet reported nothing. " +
+        "Participants are the buyers who received energy in the period (by delivery window start). Each buyer's delivered energy at each price is costed " +
         "against its zone's retail price (the corridor's ceiling: what the grid would have charged) and at the trade price, each rounded down to a base unit; " +
         "savings = grid cost - P2P cost; avgSavingsPerParticipant = savings / participants, rounded down.",
       querystring: { type: "object", additionalProperties: false, properties: { period: periodQuery, zone: zoneQuery } },
@@ -84,8 +87,8 @@ export function savingsRoutes(app: FastifyInstance): void {
           properties: {
             period: periodSchema,
             zone: { type: ["string", "null"] },
-            trades: { type: "integer", description: "trades counted" },
-            kwhTraded: { type: "number" },
+            trades: { type: "integer", description: "trades that delivered energy" },
+            kwhTraded: { type: "number", description: "energy delivered, kWh" },
             p2pCost: base("what the buyers paid"), gridCost: base("what the grid would have charged"), savings: base("grid cost - P2P cost"),
             savingsPct: { type: "number", description: "savings / grid cost in %, rounded down to 2 decimals" },
             participants: { type: "integer", description: "distinct buyers" },
@@ -101,7 +104,7 @@ export function savingsRoutes(app: FastifyInstance): void {
     const period = periodOf(app, request.query.period);
     const market = marketOf(app, request.query.zone);
     const { db, chainId } = app.node.indexer;
-    const rows = await buyerVolumes(db, chainId, tradeFilter(period, market));
+    const rows = await deliveredEnergyByBuyer(db, chainId, tradeFilter(period, market));
     const retail = new Map(app.node.engine.markets.map((m) => [m.zoneHex.toLowerCase(), m.retailPrice]));
     // One row per buyer, zone and price: communitySavings costs each like estimateSavings. Trades
     // in a zone the node has no market for (none the engine made) have no grid price to compare.

@@ -11,7 +11,7 @@ import { buildIndexerApp } from "../../indexer/api/app.js";
 import { indexerApi } from "../../indexer/api/plugin.js";
 import { createChainRpc } from "../../indexer/sync/rpc.js";
 import {
-  databaseTargets, indexOnce, openTestDatabase, settleFills, startMarketChain, ZONE_A,
+  advanceTime, databaseTargets, indexOnce, latestTimestamp, openTestDatabase, settleFills, startMarketChain, ZONE_A,
   type MarketChain, type ProvenTrade, type TestDatabase,
 } from "./fixtures.js";
 import { runScenario, type Scenario } from "./scenario.js";
@@ -303,12 +303,25 @@ for (const target of databaseTargets) {
       const rows = await database.db.selectFrom("indexer_trades").selectAll().execute();
       const energy = rows.reduce((a, t) => a + t.energy_wh, 0n);
       const value = rows.reduce((a, t) => a + t.amount, 0n);
-      const renewable = rows.filter((t) => t.delivered_wh !== null && [1, 2].includes(t.source)).reduce((a, t) => a + (t.delivered_wh! < t.energy_wh ? t.delivered_wh! : t.energy_wh), 0n);
-      expect(renewable > 0n).to.equal(true);
+      // Every scenario trade is solar. Delivered energy is what the chain settled as delivered.
+      const s = scenario.trades;
+      const wh = (t: ProvenTrade) => t.trade.energyWh;
+      const renewable = [
+        wh(s.listingSettled), // reported in full: settled in full
+        wh(s.proposalFinalized) / 2n, // finalised on the meter's half
+        (wh(s.contestedResolved) * scenario.arbiterSplit) / s.contestedResolved.trade.amount, // the arbiter's third of the money, as energy
+        wh(s.contestedTimeout), // the meter's full report after the arbiter's silence
+        wh(s.releasedEarly), // released by the buyer: delivered in full, no report needed
+        100n, // a proposal still open: its meter report so far
+        // listingOpen and the later unreported trades (no report yet) and reclaimed (refunded): nothing
+      ].reduce((a, b) => a + b, 0n);
+      expect(renewable).to.equal(1_000n + 500n + 666n + 1_500n + 1_000n + 100n);
       expect(res.body).to.deep.include({
         period: "2031-01",
-        from: "2031-01-01T00:00:00.000Z",
-        to: "2031-02-01T00:00:00.000Z",
+        // January in Berlin: from local midnight (UTC+1) to local midnight.
+        from: "2030-12-31T23:00:00.000Z",
+        to: "2031-01-31T23:00:00.000Z",
+        timeZone: "Europe/Berlin",
         trades: String(rows.length),
         energyWh: String(energy),
         energyKWh: formatUnits(energy, 3),
@@ -322,6 +335,97 @@ for (const target of databaseTargets) {
       expect(none).to.deep.include({ trades: "0", averagePricePerKWh: null, zones: [] });
       const status = (await get("/v1/status")).body as { checkpoint: { blockNumber: string }; behindBlocks: string };
       expect(status.behindBlocks).to.equal("0");
+    });
+  });
+}
+
+// Periods are days of the community's calendar (Europe/Berlin unless told otherwise), as on the
+// node's compliance, carbon and savings routes: a trade delivered at 23:30 UTC belongs to the
+// next Berlin day, and the day summer time starts has 23 hours.
+for (const target of databaseTargets) {
+  describe(`indexer API periods on the community's calendar, ${target.name}`, function () {
+    let m: MarketChain;
+    let database: TestDatabase;
+    let app: FastifyInstance;
+    const ids: Record<string, string> = {};
+    const at = (iso: string) => BigInt(Date.parse(iso) / 1000);
+    const tradeIn = async (name: string, deliveryStart: string) => {
+      const w = { deliveryStart: at(deliveryStart), deliveryEnd: at(deliveryStart) + 900n };
+      const { trades } = await settleFills(m, [{ buyer: m.buyers[0]!, seller: m.sellers[0]!, energyWh: 1_000n }], w);
+      ids[name] = trades[0]!.trade.tradeId.toString();
+    };
+    const options = () => ({ db: database.db, rpc: createChainRpc({ url: m.url, maxRetries: 1 }), chainId: m.chainId, contracts: m.contracts, tokenDecimals: 6, co2MicroKgPerKWh: 385_000n });
+    const get = async (url: string, on = app) => {
+      const res = await on.inject({ method: "GET", url });
+      expect(res.statusCode, `${url}: ${res.body}`).to.equal(200);
+      return res.json();
+    };
+    const tradeIds = async (query: string, on = app) => ((await get(`/v1/trades?${query}`, on)).items as { tradeId: string }[]).map((t) => t.tradeId);
+
+    before(async () => {
+      m = await startMarketChain(); // 2031-01-06T00:00Z
+      await tradeIn("winter", "2031-01-06T23:30:00Z"); // 00:30 on 7 January in Berlin (UTC+1)
+      // Summer time starts 2031-03-30 at 01:00 UTC: that Berlin day runs 2031-03-29T23:00Z to 2031-03-30T22:00Z.
+      await advanceTime(m, at("2031-03-29T12:00:00Z") - (await latestTimestamp(m)));
+      await tradeIn("dstFirst", "2031-03-29T23:30:00Z"); // 00:30 on 30 March (still UTC+1)
+      await tradeIn("dstLast", "2031-03-30T21:45:00Z"); // 23:45 on 30 March (UTC+2): its last interval
+      await tradeIn("afterDst", "2031-03-30T22:30:00Z"); // 00:30 on 31 March
+      database = await openTestDatabase(target);
+      await indexOnce(m, database.db);
+      app = await buildIndexerApp(options());
+    });
+    after(async () => {
+      await app?.close();
+      await database?.close();
+      await m?.close();
+    });
+
+    it("a trade at 23:30 UTC counts in the next Berlin day's report, trade list and stats", async () => {
+      const report = await get("/v1/reports/2031-01-07");
+      expect(report).to.deep.include({ period: "2031-01-07", from: "2031-01-06T23:00:00.000Z", to: "2031-01-07T23:00:00.000Z", timeZone: "Europe/Berlin", trades: "1", energyWh: "1000" });
+      expect((await get("/v1/reports/2031-01-06")).trades).to.equal("0");
+      expect(await tradeIds("period=2031-01-07")).to.deep.equal([ids.winter]);
+      expect(await tradeIds("period=2031-01-06")).to.deep.equal([]);
+      const stats = await get("/v1/stats?period=2031-01-07&interval=1h");
+      expect(stats).to.deep.include({ from: "2031-01-06T23:00:00.000Z", to: "2031-01-07T23:00:00.000Z", timeZone: "Europe/Berlin" });
+      expect(stats.totals.trades).to.equal("1");
+      expect((await get("/v1/stats?period=2031-01-06")).totals.trades).to.equal("0");
+    });
+
+    it("the day summer time starts has 23 hours; its 1d bucket starts at Berlin midnight", async () => {
+      const report = await get("/v1/reports/2031-03-30");
+      expect(report).to.deep.include({ period: "2031-03-30", from: "2031-03-29T23:00:00.000Z", to: "2031-03-30T22:00:00.000Z", trades: "2" });
+      expect(await tradeIds("period=2031-03-30")).to.deep.equal([ids.dstFirst, ids.dstLast]);
+      expect(await tradeIds("period=2031-03-31")).to.deep.equal([ids.afterDst]);
+      expect(await tradeIds("period=2031-03-29")).to.deep.equal([]);
+      // Months, quarters and years are local too: Q1 ends at Berlin midnight starting 1 April.
+      expect(await get("/v1/reports/2031-Q1")).to.deep.include({ from: "2030-12-31T23:00:00.000Z", to: "2031-03-31T22:00:00.000Z", trades: "4" });
+      const days = (await get("/v1/stats?period=2031-03&interval=1d")).intervals as { startTime: string; trades: string }[];
+      expect(days.map((d) => [d.startTime, d.trades])).to.deep.equal([["2031-03-29T23:00:00.000Z", "2"], ["2031-03-30T22:00:00.000Z", "1"]]);
+    });
+
+    it("today, month, quarter and year resolve on the given clock; another time zone moves the days", async () => {
+      const noon = Date.parse("2031-03-30T12:00:00Z");
+      const utc = await buildIndexerApp({ ...options(), timeZone: "UTC", clock: () => noon });
+      const berlin = await buildIndexerApp({ ...options(), clock: () => noon });
+      try {
+        expect(await get("/v1/reports/today", berlin)).to.deep.include({ period: "2031-03-30", trades: "2" });
+        expect(await get("/v1/reports/quarter", berlin)).to.deep.include({ period: "2031-Q1", trades: "4" });
+        expect(await tradeIds("period=month", berlin)).to.deep.equal([ids.dstFirst, ids.dstLast, ids.afterDst]);
+        expect(await get("/v1/reports/2031-01-06", utc)).to.deep.include({ from: "2031-01-06T00:00:00.000Z", timeZone: "UTC", trades: "1" });
+        expect(await tradeIds("period=today", utc)).to.deep.equal([ids.dstLast, ids.afterDst]);
+      } finally {
+        await utc.close();
+        await berlin.close();
+      }
+      for (const bad of ["Mars/Olympus", "+05:30"]) {
+        let error: unknown;
+        await buildIndexerApp({ ...options(), timeZone: bad }).then((a) => a.close(), (err: unknown) => (error = err));
+        expect(error, bad).to.be.instanceOf(Error).and.to.include({ field: "timeZone" });
+      }
+      const res = await app.inject({ method: "GET", url: "/v1/reports/yesterday" });
+      expect(res.statusCode).to.equal(400);
+      expect(res.json()).to.include({ code: "invalid_request", field: "period" });
     });
   });
 }

@@ -8,6 +8,7 @@ import type { FastifyInstance } from "fastify";
 import { erc20Abi, getAddress, hashDomain, type Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { energyMarketAbi } from "../../contracts/client/abi.js";
+import { EnergySource, SIDE_BUY, SIDE_SELL } from "../../contracts/client/order.js";
 import Fastify from "fastify";
 import { EngineFailedError } from "../../engine/createEngine.js";
 import { buildApp } from "../../server/app.js";
@@ -75,6 +76,19 @@ describe("HTTP API", function () {
         ]);
         expect(c.intervalSeconds).to.equal(900);
         expect(c.markets.map((m) => [m.zone, m.gateClosureMinutes, m.feedInTariff, m.retailPrice])).to.deep.equal([["ZONE-A", 5, 80_000, 350_000], ["ZONE-B", 5, 80_000, 350_000]]);
+        // The encodings are the contract client's, and the rules cover every Order field.
+        const full = res.json as { sides: unknown; sources: unknown; clock: string; now: number; orderRules: Record<string, string>; markets: { gateClosureSeconds: number; nextDeliveryStart: number; nextClosesAt: number }[] };
+        expect(full.sides).to.deep.equal({ buy: SIDE_BUY, sell: SIDE_SELL });
+        expect(full.sources).to.deep.equal({ solar: EnergySource.solar, wind: EnergySource.wind, storage: EnergySource.storage, mixed: EnergySource.mixed });
+        expect(full.clock).to.equal("system");
+        expect(full.now).to.be.closeTo(Math.floor(Date.now() / 1000), 5);
+        expect(Object.keys(full.orderRules)).to.include.members(c.eip712.types.Order!.map((f) => f.name));
+        for (const m of full.markets) {
+          expect(m.gateClosureSeconds).to.equal(300);
+          expect(m.nextDeliveryStart % 900).to.equal(0);
+          expect(m.nextClosesAt).to.equal(m.nextDeliveryStart - 300).and.to.be.greaterThan(full.now);
+          expect(m.nextClosesAt - 900).to.be.at.most(full.now); // the interval before it is closed
+        }
         // The on-chain domain separator is the one a wallet computes from this description.
         const separator = await publicClientOf(t.node.rpcUrl).readContract({ address: c.contracts.EnergyMarket, abi: energyMarketAbi, functionName: "domainSeparator" });
         expect(separator).to.equal(hashDomain({ domain: c.eip712.domain as never, types: { EIP712Domain: [
@@ -396,6 +410,45 @@ describe("HTTP API", function () {
       });
     });
   }
+
+  describe("a wallet that knows only GET /v1/chain", () => {
+    it("builds, signs and places an order from that answer alone (and its private key): 201", async () => {
+      const http = injectClient(t.node.app);
+      // What the wallet brings: its key, and the zone it registered in. Everything else is read from the answer.
+      const wallet = t.node.testAccounts[3]!;
+      const account = privateKeyToAccount(wallet.privateKey);
+      const c = (await http({ url: "/v1/chain" })).json as {
+        eip712: { domain: Record<string, unknown>; primaryType: string; types: Record<string, { name: string; type: string }[]> };
+        intervalSeconds: number; now: number; sides: { buy: number; sell: number };
+        markets: { zone: string; zoneId: Hex; feedInTariff: number; gateClosureSeconds: number; nextDeliveryStart: number }[];
+      };
+      const market = c.markets.find((m) => m.zone === wallet.zone)!;
+      // deliveryStart: aligned to the interval and still open by the node's clock (now < start - gate closure).
+      const deliveryStart = (Math.floor((c.now + market.gateClosureSeconds) / c.intervalSeconds) + 1) * c.intervalSeconds;
+      expect(deliveryStart).to.equal(market.nextDeliveryStart);
+      const order = {
+        maker: account.address,
+        side: c.sides.buy,
+        zone: market.zoneId,
+        deliveryStart: BigInt(deliveryStart),
+        deliveryEnd: BigInt(deliveryStart + c.intervalSeconds),
+        energyWh: 250n,
+        limitPricePerKWh: BigInt(market.feedInTariff), // the corridor's floor: rests, crosses nothing the other tests offer
+        source: 0, // a buy carries no source
+        acceptedSources: 0,
+        minSellerReputationBps: 0,
+        nonce: BigInt(`0x${randomKey().slice(2, 34)}`), // any value at or above the (untouched, 0) nonce floor
+        expiry: BigInt(deliveryStart), // after now; the book closes before it anyway
+      };
+      const signature = await account.signTypedData({ domain: c.eip712.domain, types: c.eip712.types, primaryType: c.eip712.primaryType, message: order } as never);
+      const token = await signIn(http, t.node, wallet.privateKey);
+      const body = { order: Object.fromEntries(Object.entries(order).map(([k, v]) => [k, typeof v === "bigint" ? v.toString() : v])), signature };
+      const res = await http({ method: "POST", url: "/v1/trading/orders", token, body });
+      expect(res.status, res.text).to.equal(201);
+      expect(res.json).to.deep.include({ maker: account.address, side: "buy", zone: wallet.zone, intervalStart: deliveryStart, status: "open", sizeWh: 250 });
+      expect((await http({ method: "DELETE", url: `/v1/trading/orders/${res.json.orderId}`, token })).status).to.equal(200);
+    });
+  });
 
   describe("node settings for the bridge's MQTT identity", () => {
     it("BRIDGE_TOPIC_ROOT and BRIDGE_MQTT_CLIENT_ID default to the bridge's, and a bad one names the variable", () => {

@@ -1,32 +1,53 @@
 // Sign-In With Ethereum and the tokens it hands out, through app.inject() and a real socket: the
 // nonce, every reason a login is refused (replay, domain, chain, expiry, signature, unknown or
-// stale nonce), refresh and logout ending the old token, expiry on the node's clock (which this
-// test moves instead of sleeping), and the guards: no token, another wallet's order, operator only.
+// stale nonce), refresh and logout ending the old token, expiry on the wall clock (which this
+// test moves instead of sleeping), the market clock moving days ahead without signing anyone
+// out, and the guards: no token, another wallet's order, operator only.
+//
+// Two clocks: the node's market clock (engine, gates; NODE_CLOCK=chain makes it block time) and
+// the sessions' wall clock. The node runs on a market clock of ours; the routes under test run
+// in an app over the node's services whose sessions run on a wall clock of ours.
 import { expect } from "chai";
+import type { FastifyInstance } from "fastify";
 import type { Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
+import { buildApp } from "../../server/app.js";
+import { createSessions } from "../../server/auth/sessions.js";
+import { readNodeConfig } from "../../server/config.js";
 import {
   fetchClient, injectClient, intervalAhead, randomKey, siweLogin, signedOrder, signIn, startTestNode, type ChainDescription, type Http, type TestNode,
 } from "./helpers.js";
 
+const TWO_DAYS_MS = 2 * 86_400_000;
+
 describe("auth: Sign-In With Ethereum and tokens", function () {
   this.timeout(120_000);
   let t: TestNode;
-  let offsetMs = 0;
-  /** While set, the node's clock stands still there (plus the offset): boundaries are exact. */
+  let app: FastifyInstance;
+  let appUrl: string;
+  let marketOffsetMs = 0;
+  let wallOffsetMs = 0;
+  /** While set, both clocks stand still there (plus their offsets): boundaries are exact. */
   let frozenAt: number | undefined;
-  const nodeNow = () => (frozenAt ?? Date.now()) + offsetMs;
+  const marketNow = () => (frozenAt ?? Date.now()) + marketOffsetMs;
+  const wallNow = () => (frozenAt ?? Date.now()) + wallOffsetMs;
   let chain: ChainDescription;
   let keys: { seller: Hex; buyer: Hex; operator: Hex };
 
   before(async () => {
-    // The node's clock is ours: tokens and nonces expire when we move it, not after a sleep.
-    t = await startTestNode({}, { clock: nodeNow });
+    // The market clock is ours: the engine's gates follow it, as they follow block time with NODE_CLOCK=chain.
+    t = await startTestNode({}, { clock: marketNow });
     keys = { seller: t.node.testAccounts[0]!.privateKey, buyer: t.node.testAccounts[2]!.privateKey, operator: t.node.operatorKey! };
-    chain = (await injectClient(t.node.app)({ url: "/v1/chain" })).json as ChainDescription;
+    // The same node's services, with sessions on a wall clock of ours: tokens and nonces expire when we move it, not after a sleep.
+    const sessions = createSessions({ tokenTtlSeconds: 900, nonceTtlSeconds: 600, wallClock: wallNow });
+    app = await buildApp({ services: { ...t.node.services, sessions }, settings: readNodeConfig({}, {}).api, hub: t.node.hub });
+    await app.listen({ host: "127.0.0.1", port: 0 });
+    appUrl = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+    chain = (await injectClient(app)({ url: "/v1/chain" })).json as ChainDescription;
   });
 
   after(async () => {
+    await app?.close();
     await t?.close();
   });
 
@@ -41,7 +62,7 @@ describe("auth: Sign-In With Ethereum and tokens", function () {
       };
 
       before(() => {
-        http = transport === "inject" ? injectClient(t.node.app) : fetchClient(t.node.url);
+        http = transport === "inject" ? injectClient(app) : fetchClient(appUrl);
       });
 
       it("GET /v1/auth/nonce: a fresh single-use nonce, with the domain and chain to sign for", async () => {
@@ -51,7 +72,7 @@ describe("auth: Sign-In With Ethereum and tokens", function () {
         expect(a.json.nonce).to.match(/^[0-9a-f]{32}$/);
         expect(b.json.nonce).to.not.equal(a.json.nonce);
         expect(a.json).to.include({ chainId: 31337, domain: http.host, uri: `http://${http.host}` });
-        expect(Date.parse(a.json.expiresAt) - nodeNow()).to.be.within(595_000, 600_000);
+        expect(Date.parse(a.json.expiresAt) - wallNow()).to.be.within(595_000, 600_000);
       });
 
       it("POST /v1/auth/login: a signed message gives a token for its address; operators are told apart", async () => {
@@ -91,10 +112,10 @@ describe("auth: Sign-In With Ethereum and tokens", function () {
         expect(res.json.detail).to.match(/chain ID 1 is not this node's chain 31337/);
       });
 
-      it("refuses an expired message and one not valid yet (on the node's clock)", async () => {
-        expectRefused(await login(await siweLogin(http, t.node, keys.seller, { expirationTime: new Date(nodeNow() - 60_000) })), "message.expirationTime");
-        expectRefused(await login(await siweLogin(http, t.node, keys.seller, { notBefore: new Date(nodeNow() + 60_000) })), "message.notBefore");
-        const valid = await login(await siweLogin(http, t.node, keys.seller, { expirationTime: new Date(nodeNow() + 60_000), notBefore: new Date(nodeNow() - 60_000) }));
+      it("refuses an expired message and one not valid yet (on the wall clock)", async () => {
+        expectRefused(await login(await siweLogin(http, t.node, keys.seller, { expirationTime: new Date(wallNow() - 60_000) })), "message.expirationTime");
+        expectRefused(await login(await siweLogin(http, t.node, keys.seller, { notBefore: new Date(wallNow() + 60_000) })), "message.notBefore");
+        const valid = await login(await siweLogin(http, t.node, keys.seller, { expirationTime: new Date(wallNow() + 60_000), notBefore: new Date(wallNow() - 60_000) }));
         expect(valid.status, valid.text).to.equal(200);
       });
 
@@ -117,9 +138,9 @@ describe("auth: Sign-In With Ethereum and tokens", function () {
         expect((await login({ message, signature: "0x00", remember: true })).json).to.include({ status: 400, field: "remember" });
       });
 
-      it("a nonce is good for 10 minutes of the node's clock", async () => {
+      it("a nonce is good for 10 minutes of the wall clock", async () => {
         const nonce = (await http({ url: "/v1/auth/nonce" })).json.nonce as string;
-        offsetMs += 601_000;
+        wallOffsetMs += 601_000;
         expectRefused(await login(await siweLogin(http, t.node, keys.seller, { nonce })), "message.nonce");
       });
 
@@ -146,15 +167,15 @@ describe("auth: Sign-In With Ethereum and tokens", function () {
         expect((await http({ method: "POST", url: "/v1/auth/logout", token })).status).to.equal(401);
       });
 
-      it("a token expires after TOKEN_TTL_SECONDS of the node's clock: 401 token_expired, also for refresh", async () => {
+      it("a token expires after TOKEN_TTL_SECONDS of the wall clock: 401 token_expired, also for refresh", async () => {
         frozenAt = Date.now();
         try {
           const token = await signIn(http, t.node, keys.seller);
           const other = await signIn(http, t.node, keys.buyer);
-          offsetMs += 899_999;
+          wallOffsetMs += 899_999;
           expect((await http({ url: "/v1/trading/orders", token })).status).to.equal(200);
           const refreshed = (await http({ method: "POST", url: "/v1/auth/refresh", token: other })).json.token as string;
-          offsetMs += 1;
+          wallOffsetMs += 1;
           const expired = await http({ url: "/v1/trading/orders", token });
           expect(expired.status).to.equal(401);
           expect(expired.json).to.include({ code: "token_expired", field: "authorization" });
@@ -162,8 +183,29 @@ describe("auth: Sign-In With Ethereum and tokens", function () {
           expect((await http({ method: "POST", url: "/v1/auth/refresh", token })).json).to.include({ status: 401 });
           // A refreshed token's lifetime starts at the refresh.
           expect((await http({ url: "/v1/trading/orders", token: refreshed })).status).to.equal(200);
-          offsetMs += 899_999;
+          wallOffsetMs += 899_999;
           expect((await http({ url: "/v1/trading/orders", token: refreshed })).json).to.include({ status: 401, code: "token_expired" });
+        } finally {
+          frozenAt = undefined;
+        }
+      });
+
+      it("the market clock moving 2 days ahead signs nobody out: a token lives its wall-clock TTL, a nonce and a message their wall-clock times", async () => {
+        frozenAt = Date.now();
+        try {
+          const token = await signIn(http, t.node, keys.seller);
+          const nonce = (await http({ url: "/v1/auth/nonce" })).json.nonce as string;
+          const signed = await siweLogin(http, t.node, keys.buyer, { expirationTime: new Date(wallNow() + 60_000) });
+          const before = (await http({ url: "/v1/trading/markets" })).json.now as number;
+          marketOffsetMs += TWO_DAYS_MS;
+          expect((await http({ url: "/v1/trading/markets" })).json.now - before).to.equal(TWO_DAYS_MS / 1000);
+          expect((await http({ url: "/v1/trading/orders", token })).status).to.equal(200);
+          expect((await login(await siweLogin(http, t.node, keys.seller, { nonce }))).status).to.equal(200);
+          expect((await login(signed)).status).to.equal(200);
+          wallOffsetMs += 899_999;
+          expect((await http({ url: "/v1/trading/orders", token })).status).to.equal(200);
+          wallOffsetMs += 1;
+          expect((await http({ url: "/v1/trading/orders", token })).json).to.include({ status: 401, code: "token_expired" });
         } finally {
           frozenAt = undefined;
         }
@@ -199,4 +241,12 @@ describe("auth: Sign-In With Ethereum and tokens", function () {
       });
     });
   }
+
+  it("the node as started: sessions run on the wall clock, so moving the market clock 2 days ahead keeps a token", async () => {
+    const http = injectClient(t.node.app);
+    const token = await signIn(http, t.node, keys.seller);
+    marketOffsetMs += TWO_DAYS_MS;
+    const res = await http({ url: "/v1/trading/orders", token });
+    expect(res.status, res.text).to.equal(200);
+  });
 });

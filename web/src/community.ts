@@ -1,7 +1,7 @@
 // Community view: energy traded inside the community, what members saved against buying from
 // the grid, and the CO2 the traded renewable energy avoided, for today, this month and this
 // quarter. It uses /v1/savings/community and /v1/carbon when the node serves them, else the
-// indexer's period report (/v1/reports/:period, UTC periods) with savings worked out here
+// indexer's period report (/v1/reports/:period, the community's days too) with savings worked out here
 // against each zone's retail price.
 import { api, hasPath } from "./api.js";
 import { h, fill, unavailable } from "./dom.js";
@@ -51,7 +51,7 @@ export function mountCommunity(root: HTMLElement): { show(): void } {
     const p2pCost = BigInt(r.value);
     const savings = gridCost - p2pCost;
     return {
-      label: `${period} (UTC)`, kwh: Number(r.energyWh) / 1000, trades: Number(r.trades), gridCost, p2pCost, savings,
+      label: period, kwh: Number(r.energyWh) / 1000, trades: Number(r.trades), gridCost, p2pCost, savings,
       savingsPct: gridCost > 0n ? Number((savings * 10_000n) / gridCost) / 100 : 0,
       co2Kg: carbon ? carbon.co2AvoidedKg : Number(r.co2.avoidedKg), ...(carbon ? { treeYears: carbon.treeYears } : { treeYears: Number(r.co2.avoidedKg) / 21.77 }), source: "/v1/reports",
     };
@@ -78,7 +78,7 @@ export function mountCommunity(root: HTMLElement): { show(): void } {
     }));
     fill(note, savingsRoute
       ? "Savings against the grid retail price, from the node's community savings report."
-      : "Savings worked out against each zone's retail price from the indexer's period reports (UTC periods); CO₂ from renewable energy delivered.");
+      : "Savings worked out against each zone's retail price from the indexer's period reports; CO₂ from renewable energy delivered.");
     root.dataset.loaded = "1";
   }
 

@@ -1,10 +1,12 @@
 // /v1/stats (volume and VWAP per delivery interval and zone) and /v1/reports/:period (one
 // period's totals, settlements, disputes and CO2 avoided). Periods and intervals are by
-// delivery window start, in UTC: the time the energy flows, not when the trade was struck.
+// delivery window start: the time the energy flows, not when the trade was struck. Periods and
+// `1d` intervals are days of the community's calendar (its time zone, DST included), as on the
+// node's compliance, carbon and savings routes; `15m` and `1h` intervals are absolute.
 import type { FastifyInstance } from "fastify";
 import { formatUnits } from "viem";
 import { volumeByInterval, volumeByZone, volumeTotals, type TradeFilter } from "../../store/tradeQueries.js";
-import { parsePeriod, parseTradeFilter, parseZone, bytes32Label } from "../params.js";
+import { parseTradeFilter, parseZone, resolvePeriod, bytes32Label } from "../params.js";
 import { disputesSchema, reportParamsSchema, reportQuerySchema, statsQuerySchema, volumeSchema } from "../schemas.js";
 import { isoTime } from "../serialize.js";
 import { rejectUnknownQuery } from "./unknownQuery.js";
@@ -44,6 +46,7 @@ export function statsRoutes(app: FastifyInstance): void {
               to: { type: ["string", "null"] },
               zone: { type: ["string", "null"] },
               interval: { type: "string" },
+              timeZone: { type: "string", description: "the community's time zone: periods and 1d intervals are its days" },
               totals: {
                 type: "object",
                 properties: { ...volumeSchema.properties, settled: { type: "string" }, refunded: { type: "string" }, disputes: disputesSchema },
@@ -64,18 +67,19 @@ export function statsRoutes(app: FastifyInstance): void {
       preValidation: rejectUnknownQuery(statsQuerySchema),
     },
     async (request) => {
-      const { db, chainId } = app.indexer;
-      const filter: TradeFilter = parseTradeFilter(request.query);
+      const { db, chainId, timeZone } = app.indexer;
+      const filter: TradeFilter = parseTradeFilter(request.query, app.indexer);
       const step = INTERVAL_SECONDS[request.query.interval];
       const [totals, buckets] = await Promise.all([
         volumeTotals(db, chainId, filter),
-        volumeByInterval(db, chainId, filter, step, MAX_INTERVAL_ROWS + 1),
+        volumeByInterval(db, chainId, filter, request.query.interval === "1d" ? { localDaysIn: timeZone } : { stepSeconds: step }, MAX_INTERVAL_ROWS + 1),
       ]);
       return {
         from: filter.from !== undefined ? isoTime(filter.from) : null,
         to: filter.to !== undefined ? isoTime(filter.to) : null,
         zone: filter.zone ?? null,
         interval: request.query.interval,
+        timeZone,
         totals: {
           ...volume(totals),
           settled: totals.settled.toString(),
@@ -92,7 +96,7 @@ export function statsRoutes(app: FastifyInstance): void {
     "/v1/reports/:period",
     {
       schema: {
-        // A period's report (2026, 2026-Q1, 2026-02, 2026-02-14): trades, kWh, value, average price, disputes, CO2 avoided
+        // A period's report (2026, 2026-Q1, 2026-02, 2026-02-14, today, month, quarter, year; the community's calendar): trades, kWh, value, average price, disputes, CO2 avoided
         params: reportParamsSchema,
         querystring: reportQuerySchema,
         response: {
@@ -102,6 +106,7 @@ export function statsRoutes(app: FastifyInstance): void {
               period: { type: "string" },
               from: { type: "string" },
               to: { type: "string" },
+              timeZone: { type: "string", description: "the community's time zone the period is counted in" },
               zone: { type: ["string", "null"] },
               ...volumeSchema.properties,
               valueFormatted: { type: "string" },
@@ -124,7 +129,7 @@ export function statsRoutes(app: FastifyInstance): void {
     },
     async (request) => {
       const { db, chainId, tokenDecimals, co2MicroKgPerKWh } = app.indexer;
-      const period = parsePeriod(request.params.period);
+      const period = resolvePeriod(request.params.period, app.indexer);
       const filter: TradeFilter = { from: period.from, to: period.to };
       if (request.query.zone !== undefined) filter.zone = parseZone(request.query.zone);
       const [totals, zones] = await Promise.all([volumeTotals(db, chainId, filter), volumeByZone(db, chainId, filter)]);
@@ -135,6 +140,7 @@ export function statsRoutes(app: FastifyInstance): void {
         period: period.label,
         from: isoTime(period.from)!,
         to: isoTime(period.to)!,
+        timeZone: period.timeZone,
         zone: filter.zone ?? null,
         ...volume(totals),
         valueFormatted: formatUnits(totals.value, tokenDecimals),

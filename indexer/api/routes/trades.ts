@@ -37,7 +37,7 @@ export function tradeRoutes(app: FastifyInstance): void {
     async (request) => {
       const { db, chainId } = app.indexer;
       const q = request.query;
-      const filter = parseTradeFilter(q);
+      const filter = parseTradeFilter(q, app.indexer);
       const after = q.cursor !== undefined ? decodeCursor(q.cursor, q.order) : undefined;
       // One row more than asked says whether another page exists, without an empty last page.
       const rows = await listTrades(db, chainId, filter, { order: q.order, limit: q.limit + 1, ...(after !== undefined ? { after } : {}) });
@@ -62,7 +62,7 @@ export function tradeRoutes(app: FastifyInstance): void {
     },
     async (request, reply) => {
       const { db, chainId } = app.indexer;
-      const filter = parseTradeFilter(request.query);
+      const filter = parseTradeFilter(request.query, app.indexer);
       const order = request.query.order;
       reply.type("text/csv; charset=utf-8").header("content-disposition", 'attachment; filename="trades.csv"');
       return reply.send(Readable.from(csvRows(db, chainId, filter, order)));
