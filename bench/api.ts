@@ -1,6 +1,6 @@
-// `npm run bench:api [-- --json] [-- --orders N] [-- --seconds S] [-- --connections C] [-- --makers M]
-// [-- --cross-pct P] [-- --reads chain,markets,book,history,mixed|none] [-- --intake-workers N] [-- --profile DIR]
-// [-- --postgres]`:
+// `npm run bench:api [-- --json] [-- --quick] [-- --orders N] [-- --seconds S] [-- --connections C]
+// [-- --makers M] [-- --cross-pct P] [-- --reads chain,markets,book,history,mixed|none]
+// [-- --intake-workers N] [-- --profile DIR] [-- --postgres]`:
 // the node's HTTP API under load. A node starts in this process: embedded chain, PGlite (or with
 // `--postgres` a fresh database on DATABASE_URL's server), Aedes, ports 0, temp folders, rate
 // limits off. `--makers` prosumers are registered through POST /v1/prosumers with the operator's
@@ -16,9 +16,11 @@
 // errors; `--json` prints one JSON object. `--intake-workers N`: the node's signature workers
 // (INTAKE_WORKERS; default 1 with 2 or more CPUs, 0 = recovery on the node's main thread).
 // `--profile DIR` writes a CPU profile of the node's thread per scenario. Goals: placement
-// >= 5,000 req/s with p99 < 50 ms, reads >= 20,000 req/s with p99 < 20 ms.
+// >= 5,000 req/s with p99 < 50 ms, reads >= 20,000 req/s with p99 < 20 ms. `--quick` (a CI
+// check): 2,000 orders from 4 makers and 1 s per read scenario, every scenario still run.
 import { createRequire } from "node:module";
 import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
+import { readBenchArgs, size, text, toggle } from "./benchArgs.js";
 
 interface LoadRequest {
   method: "GET" | "POST";
@@ -108,6 +110,32 @@ if (!isMainThread) {
 }
 
 async function main(): Promise<void> {
+  // Flags first: a bad command line stops before the node's modules load.
+  const args = readBenchArgs("bench:api", {
+    orders: size({ help: "signed orders placed, each a different valid order", default: 30_000, quick: 2_000, integer: true, min: 1 }),
+    seconds: size({ help: "seconds per read scenario", default: 10, quick: 1, above: 0 }),
+    connections: size({ help: "autocannon connections", default: 32, integer: true, min: 1 }),
+    // Even indexes buy, odd ones sell: two makers at least, one of each.
+    makers: size({ help: "prosumers registered, funded and signed in, half buyers and half sellers", default: 16, quick: 4, integer: true, min: 2 }),
+    // Buys are half the orders, so 50 makes every buy cross.
+    "cross-pct": size({ help: "percent of all orders that are buys crossing the asks", default: 5, min: 0, max: 50 }),
+    reads: text({ help: "read scenarios to run, all by default (none: placement alone)", choices: ["chain", "markets", "book", "history", "mixed", "none"], list: true }),
+    "intake-workers": size({ help: "the node's signature workers (INTAKE_WORKERS; the node's default is 1 with 2 or more CPUs, 0 = recovery on its main thread)", integer: true, min: 0 }),
+    profile: text({ help: "write a CPU profile of the node's thread per scenario into this folder", placeholder: "DIR" }),
+    postgres: toggle("the node's database in a fresh PostgreSQL database on DATABASE_URL's server (dropped afterwards)"),
+  });
+  const json = args.json;
+  const ORDERS = args.orders;
+  const SECONDS = args.seconds;
+  const CONNECTIONS = args.connections;
+  const MAKERS = args.makers;
+  const CROSS_PCT = args["cross-pct"];
+  // `--reads markets,book`: only these read scenarios ("none" for placement alone, e.g. to profile it).
+  const READS = args.reads !== undefined ? args.reads.split(",") : ["chain", "markets", "book", "history", "mixed"];
+  // `--profile DIR`: a CPU profile of the node's thread per scenario, DIR/<scenario>.cpuprofile.
+  const PROFILE_DIR = args.profile;
+  const INTAKE_WORKERS = args["intake-workers"];
+
   // The node's modules load only here, never in the load generator's thread.
   const { mkdtemp, rm } = await import("node:fs/promises");
   const { tmpdir } = await import("node:os");
@@ -122,26 +150,6 @@ async function main(): Promise<void> {
   const { createOrderHasher, hexToBytes, signDigest } = await import("../engine/intake/orderSignature.js");
   type Hex = `0x${string}`;
 
-  const args = process.argv.slice(2);
-  const json = args.includes("--json");
-  const flag = (name: string, fallback: number) => {
-    const i = args.indexOf(name);
-    const v = i >= 0 ? Number(args[i + 1]) : fallback;
-    if (!Number.isFinite(v) || v < 0) throw new Error(`${name} must be a number >= 0`);
-    return v;
-  };
-  const ORDERS = flag("--orders", 30_000);
-  const SECONDS = flag("--seconds", 10);
-  const CONNECTIONS = flag("--connections", 32);
-  const MAKERS = Math.max(2, flag("--makers", 16));
-  const CROSS_PCT = flag("--cross-pct", 5);
-  // `--reads markets,book`: only these read scenarios ("none" for placement alone, e.g. to profile it).
-  const readsArg = args.indexOf("--reads");
-  const READS = readsArg >= 0 ? (args[readsArg + 1] ?? "").split(",") : ["chain", "markets", "book", "history", "mixed"];
-  // `--profile DIR`: a CPU profile of the node's thread per scenario, DIR/<scenario>.cpuprofile.
-  const profileArg = args.indexOf("--profile");
-  const PROFILE_DIR = profileArg >= 0 ? args[profileArg + 1] : undefined;
-  const INTAKE_WORKERS = args.includes("--intake-workers") ? flag("--intake-workers", 0) : undefined;
   const log = (...a: unknown[]) => {
     if (!json) console.error(...a);
   };
@@ -150,9 +158,12 @@ async function main(): Promise<void> {
   // dropped afterwards) instead of PGlite, which runs inside the node's thread.
   let databaseUrl: string | undefined;
   let dropDatabase = async () => undefined as unknown;
-  if (args.includes("--postgres")) {
+  if (args.postgres) {
     const admin = process.env.DATABASE_URL;
-    if (!admin) throw new Error("--postgres needs DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/test) to create its database in");
+    if (!admin) {
+      console.error("bench:api: --postgres needs DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/test) to create its database in");
+      process.exit(2);
+    }
     const { default: pg } = await import("pg");
     const name = `bench_api_${Date.now().toString(36)}`;
     const run = async (statement: string) => {

@@ -1,30 +1,42 @@
-// `npm run bench:engine [-- --json] [-- --orders N] [-- --e2e-orders N] [-- --concurrency N]`:
+// `npm run bench:engine [-- --json] [-- --quick] [-- --orders N] [-- --auction-orders N,N]
+// [-- --e2e-orders N] [-- --e2e-prosumers N] [-- --intake-orders N] [-- --concurrency N]`:
 // the matching engine's speed.
-// 1. Continuous matching on a mixed stream (60% limit, 30% cancel, 10% market) against one
-//    book with realistic depth, one core: throughput and per-order latency percentiles, and the
-//    same stream through the npm package `nodejs-order-book` as the baseline.
-// 2. Call auction clearing time for 10,000 and 100,000 orders.
-// 3. End to end on the embedded chain: sign (libsecp256k1), admit, match, log, batch, receipt;
-//    once with one order at a time, once with `--concurrency` orders in flight (default 200,
-//    as concurrent HTTP clients would), where log writes are shared (group commit).
+// 1. Continuous matching on a mixed stream of `--orders` operations (60% limit, 30% cancel,
+//    10% market) against one book with realistic depth, one core: throughput and per-order
+//    latency percentiles, and the same stream through the npm package `nodejs-order-book` as
+//    the baseline (both warmed up first on up to 100,000 / 50,000 operations).
+// 2. Call auction clearing time for each of `--auction-orders` (10,000 and 100,000 orders).
+// 3. End to end on the embedded chain, `--e2e-orders` from `--e2e-prosumers` households: sign
+//    (libsecp256k1), admit, match, log, batch, receipt; once with one order at a time, once
+//    with `--concurrency` orders in flight (default 200, as concurrent HTTP clients would),
+//    where log writes are shared (group commit).
 // 4. Intake through the log without a chain (admit, match, log), one at a time and with
-//    `--concurrency` in flight: what the HTTP API's throughput rests on.
+//    `--concurrency` in flight, `--intake-orders` each: what the HTTP API's throughput rests on.
+// `--quick` runs every phase at a small size (well under a minute) for a CI check.
 import { OrderBook as BaselineBook, Side as BaselineSide } from "nodejs-order-book";
 import { BUY, OrderBook, SELL, type BookOrderInput, type SubmitOptions } from "../engine/book/orderBook.js";
 import { clearCallAuction, type AuctionOrder } from "../engine/auction/clearCallAuction.js";
 import { runIntakeBench } from "./engineIntake.js";
 import { runSettlementBench } from "./engineSettlement.js";
 import { mulberry32 } from "../lib/random.js";
+import { readBenchArgs, size, sizes } from "./benchArgs.js";
 
-const json = process.argv.includes("--json");
-const ordersArg = process.argv.indexOf("--orders");
-const STREAM = ordersArg > 0 ? Number(process.argv[ordersArg + 1]) : 1_000_000;
-const numberFlag = (name: string, fallback: number) => {
-  const i = process.argv.indexOf(name);
-  return i > 0 ? Number(process.argv[i + 1]) : fallback;
-};
-const E2E_ORDERS = numberFlag("--e2e-orders", 2_000);
-const CONCURRENCY = numberFlag("--concurrency", 200);
+const args = readBenchArgs("bench:engine", {
+  orders: size({ help: "operations in the mixed stream, for the engine's book and the baseline alike", default: 1_000_000, quick: 20_000, integer: true, min: 1 }),
+  "auction-orders": sizes({ help: "orders per call auction, one auction size each", default: [10_000, 100_000], quick: [1_000, 10_000], integer: true, min: 1 }),
+  "e2e-orders": size({ help: "signed orders end to end on the embedded chain, per run (two runs)", default: 2_000, quick: 200, integer: true, min: 1 }),
+  // Each one is registered, funded and approves on the chain (4 transactions) before a run.
+  "e2e-prosumers": size({ help: "households signing the end-to-end orders, half sellers, half buyers", default: 40, quick: 10, integer: true, min: 2, multipleOf: 2 }),
+  "intake-orders": size({ help: "orders through the log without a chain, per run (two runs)", default: 10_000, quick: 1_000, integer: true, min: 1 }),
+  concurrency: size({ help: "orders in flight in the concurrent runs", default: 200, integer: true, min: 1 }),
+});
+const json = args.json;
+const STREAM = args.orders;
+const AUCTION_ORDERS = args["auction-orders"];
+const E2E_ORDERS = args["e2e-orders"];
+const E2E_PROSUMERS = args["e2e-prosumers"];
+const INTAKE_ORDERS = args["intake-orders"];
+const CONCURRENCY = args.concurrency;
 const log = (...a: unknown[]) => { if (!json) console.error(...a); };
 
 
@@ -139,8 +151,8 @@ function timeAuction(n: number): { ms: number; matchedWh: number; fills: number 
 log(`generating a stream of ${STREAM.toLocaleString("en-US")} operations...`);
 const ops = makeStream(STREAM);
 log("warming up...");
-runOurs(makeStream(100_000));
-runBaseline(makeStream(50_000));
+runOurs(makeStream(Math.min(100_000, STREAM)));
+runBaseline(makeStream(Math.min(50_000, STREAM)));
 log("engine book...");
 const ours = runOurs(ops);
 log("nodejs-order-book...");
@@ -148,22 +160,21 @@ const baseline = runBaseline(ops);
 const oursSummary = summarize(ours, ops.length);
 const baseSummary = summarize(baseline, ops.length);
 log("call auctions...");
-const auction10k = timeAuction(10_000);
-const auction100k = timeAuction(100_000);
+const auctions = AUCTION_ORDERS.map((n) => ({ orders: n, ...timeAuction(n) }));
 log("end to end on the embedded chain...");
-const e2e = await runSettlementBench({ orders: E2E_ORDERS });
+const e2e = await runSettlementBench({ orders: E2E_ORDERS, prosumers: E2E_PROSUMERS });
 log(`end to end, ${CONCURRENCY} orders in flight...`);
-const e2eConcurrent = await runSettlementBench({ orders: E2E_ORDERS, concurrency: CONCURRENCY });
+const e2eConcurrent = await runSettlementBench({ orders: E2E_ORDERS, prosumers: E2E_PROSUMERS, concurrency: CONCURRENCY });
 log("intake through the log, no chain...");
-const intake = await runIntakeBench({ orders: 10_000 });
-const intakeConcurrent = await runIntakeBench({ orders: 10_000, concurrency: CONCURRENCY });
+const intake = await runIntakeBench({ orders: INTAKE_ORDERS });
+const intakeConcurrent = await runIntakeBench({ orders: INTAKE_ORDERS, concurrency: CONCURRENCY });
 
 const figures = {
   stream: { orders: ops.length, mix: "60% limit, 30% cancel, 10% market", fills: ours.fills, restingAtEnd: ours.resting },
   engine: oursSummary,
   baseline: { package: "nodejs-order-book@10.1.1", ...baseSummary, fills: baseline.fills },
   throughputRatio: +(oursSummary.ordersPerSecond / baseSummary.ordersPerSecond).toFixed(2),
-  callAuctionMs: { "10000": auction10k.ms, "100000": auction100k.ms },
+  callAuctionMs: Object.fromEntries(auctions.map((a) => [String(a.orders), a.ms])),
   endToEnd: e2e,
   endToEndConcurrent: e2eConcurrent,
   intake,
@@ -182,8 +193,7 @@ else {
     row("nodejs-order-book, same stream", `${baseSummary.ordersPerSecond.toLocaleString("en-US")} orders/s`),
     row("nodejs-order-book latency p50 / p99 / p99.9", `${baseSummary.p50us} / ${baseSummary.p99us} / ${baseSummary.p999us} µs`),
     row("throughput ratio (engine / baseline)", `${figures.throughputRatio}x`),
-    row("call auction, 10,000 orders", `${auction10k.ms} ms`),
-    row("call auction, 100,000 orders", `${auction100k.ms} ms`),
+    ...auctions.map((a) => row(`call auction, ${a.orders.toLocaleString("en-US")} orders`, `${a.ms} ms`)),
     row(`end to end: ${e2e.orders} signed orders -> ${e2e.trades} settled trades`, `${e2e.tradesPerSecond} trades/s`),
     row("  of which: sign + admit + match + log, one at a time", `${e2e.intakeOrdersPerSecond} orders/s`),
     row(`end to end, ${CONCURRENCY} orders in flight`, `${e2eConcurrent.tradesPerSecond} trades/s`),

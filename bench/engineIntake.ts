@@ -10,6 +10,7 @@ import { createEngine } from "../engine/createEngine.js";
 import { addressOfKey, createOrderHasher, hexToBytes, signDigest } from "../engine/intake/orderSignature.js";
 import { INTERVAL_SECONDS, zoneToHex } from "../engine/markets.js";
 import type { EngineDatabase } from "../engine/store/engineStore.js";
+import { readBenchArgs, size } from "./benchArgs.js";
 
 export async function runIntakeBench({ orders = 10_000, concurrency = 1, prosumers = 40 } = {}) {
   const zone = zoneToHex("ZONE-A");
@@ -66,11 +67,11 @@ export async function runIntakeBench({ orders = 10_000, concurrency = 1, prosume
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const arg = (name: string, fallback: number) => {
-    const i = process.argv.indexOf(name);
-    return i > 0 ? Number(process.argv[i + 1]) : fallback;
-  };
-  const result = await runIntakeBench({ orders: arg("--orders", 10_000), concurrency: arg("--concurrency", 1) });
-  console.log(process.argv.includes("--json") ? JSON.stringify(result) : result);
+  const args = readBenchArgs("bench/engineIntake.ts", {
+    orders: size({ help: "orders admitted, matched and logged", default: 10_000, quick: 1_000, integer: true, min: 1 }),
+    concurrency: size({ help: "orders in flight", default: 1, integer: true, min: 1 }),
+  });
+  const result = await runIntakeBench({ orders: args.orders, concurrency: args.concurrency });
+  console.log(args.json ? JSON.stringify(result) : result);
   process.exit(0);
 }

@@ -18,6 +18,7 @@ import { zoneToHex } from "../engine/markets.js";
 import { createSettler } from "../engine/settlement/createSettler.js";
 import type { EngineDatabase } from "../engine/store/engineStore.js";
 import { startLocalChain } from "../scripts/localChain.js";
+import { readBenchArgs, size } from "./benchArgs.js";
 
 const ADMIN = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
 const MATCHER = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
@@ -116,11 +117,11 @@ export async function runSettlementBench({ orders = 2_000, prosumers = 40, concu
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const arg = (name: string, fallback: number) => {
-    const i = process.argv.indexOf(name);
-    return i > 0 ? Number(process.argv[i + 1]) : fallback;
-  };
-  const result = await runSettlementBench({ orders: arg("--orders", 2_000), concurrency: arg("--concurrency", 1) });
-  console.log(process.argv.includes("--json") ? JSON.stringify(result) : result);
+  const args = readBenchArgs("bench/engineSettlement.ts", {
+    orders: size({ help: "signed orders end to end", default: 2_000, quick: 200, integer: true, min: 1 }),
+    concurrency: size({ help: "orders in flight", default: 1, integer: true, min: 1 }),
+  });
+  const result = await runSettlementBench({ orders: args.orders, concurrency: args.concurrency });
+  console.log(args.json ? JSON.stringify(result) : result);
   process.exit(0);
 }

@@ -1,15 +1,25 @@
-// `npm run bench:gas [-- --json]`: gas per trade for the two ways to trade, measured on the
-// embedded Hardhat/EDR chain from transaction receipts (21,000 base and calldata included).
+// `npm run bench:gas [-- --json] [-- --quick] [-- --list-take-trades N] [-- --distinct-pairs N]`:
+// gas per trade for the two ways to trade, measured on the embedded Hardhat/EDR chain from
+// transaction receipts (21,000 base and calldata included).
 //
 // Batches are built as an order book clears: each order belongs to a different prosumer and
 // fills against the next order on the other side (a staircase), so N fills use N+1 orders.
 // The "distinct pairs" figure is the worst case, where every fill brings two fresh orders.
+// Run time goes into the households each trade needs (4 transactions each): the worst case
+// needs two per fill. `--quick` measures it over 10 fills and keeps everything else as it is.
 import hre, { network } from "hardhat";
 import type { ContractTransactionResponse, Wallet } from "ethers";
 import { orderTypes, SIDE_BUY, SIDE_SELL, sourceMask } from "../contracts/client/order.js";
 import { merkleProof, tradeLeaf, type Trade } from "../contracts/client/trade.js";
+import { readBenchArgs, size } from "./benchArgs.js";
 
-const json = process.argv.includes("--json");
+const args = readBenchArgs("bench:gas", {
+  "list-take-trades": size({ help: "trades through createListing + executeTrade, averaged", default: 10, integer: true, min: 1 }),
+  "distinct-pairs": size({ help: "fills in the worst-case batch, every fill two fresh orders", default: 100, quick: 10, integer: true, min: 1 }),
+});
+const json = args.json;
+const LIST_TAKE_TRADES = args["list-take-trades"];
+const DISTINCT_PAIRS = args["distinct-pairs"];
 const log = (...args: unknown[]) => { if (!json) console.error(...args); };
 
 // The contracts' artifacts, compiled now when a fresh clone has none (as `npm test` does); the
@@ -123,8 +133,8 @@ async function settle(batch: Awaited<ReturnType<typeof staircaseBatch>>) {
   return { gasPerTrade: Number(receipt!.gasUsed / BigInt(executed.length)), trades };
 }
 
-log("list then take (10 trades)...");
-const listTakeGasPerTrade = await listThenTake(10);
+log(`list then take (${LIST_TAKE_TRADES} trades)...`);
+const listTakeGasPerTrade = await listThenTake(LIST_TAKE_TRADES);
 const batchGasPerTrade: Record<string, number> = {};
 let reportable: Trade[] = [];
 for (const n of [1, 10, 100]) {
@@ -133,8 +143,8 @@ for (const n of [1, 10, 100]) {
   batchGasPerTrade[String(n)] = result.gasPerTrade;
   if (n === 100) reportable = result.trades;
 }
-log("batch of 100 distinct pairs...");
-const distinct = await settle(await distinctPairsBatch(100));
+log(`batch of ${DISTINCT_PAIRS} distinct pairs...`);
+const distinct = await settle(await distinctPairsBatch(DISTINCT_PAIRS));
 
 await networkHelpers.time.increaseTo(deliveryEnd);
 const leaves = reportable.map(tradeLeaf);
@@ -146,7 +156,8 @@ const batchReport = await gasOf(market.reportDeliveries(rest));
 const figures = {
   listTakeGasPerTrade,
   batchGasPerTrade,
-  batchGasPerTradeDistinctPairs100: distinct.gasPerTrade,
+  // Named by its size: batchGasPerTradeDistinctPairs100 at the default.
+  [`batchGasPerTradeDistinctPairs${DISTINCT_PAIRS}`]: distinct.gasPerTrade,
   reportGasPerTrade: Number(single),
   reportBatchGasPerTrade: Number(batchReport / BigInt(rest.length)),
   ratioBatch100ToListTake: Number((batchGasPerTrade["100"]! / listTakeGasPerTrade).toFixed(3)),
@@ -161,7 +172,7 @@ if (json) {
     row("signed orders, batch of 1 fill", batchGasPerTrade["1"]!),
     row("signed orders, batch of 10 fills", batchGasPerTrade["10"]!),
     row("signed orders, batch of 100 fills", batchGasPerTrade["100"]!),
-    row("signed orders, 100 fills of distinct pairs", distinct.gasPerTrade),
+    row(`signed orders, ${DISTINCT_PAIRS} fills of distinct pairs`, distinct.gasPerTrade),
     row("delivery report, one per transaction", figures.reportGasPerTrade),
     row("delivery report, 99 per transaction", figures.reportBatchGasPerTrade),
   ].join("\n"));

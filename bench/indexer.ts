@@ -1,5 +1,8 @@
-// `npm run bench:indexer [-- --trades 100000] [-- --json]`: how fast the indexer backfills and
-// how far behind the head it runs.
+// `npm run bench:indexer [-- --json] [-- --quick] [-- --trades N] [-- --fills N] [-- --report-share X]
+// [-- --realtime-blocks N] [-- --skip-postgres] [-- --serve]`: how fast the indexer backfills and
+// how far behind the head it runs. `--quick` (a CI check): 1,000 trades, 10 realtime blocks,
+// PGlite only (each database costs two indexer processes; for PostgreSQL at a small size, set
+// DATABASE_URL and pass `--trades 1000 --realtime-blocks 10` instead).
 //
 // 1. The embedded chain gets N trades through settleBatch (fills against long-lived signed
 //    orders, FILLS per transaction) and delivery reports for a share of them (DeliveryConfirmed
@@ -7,8 +10,9 @@
 // 2. `indexer/main.ts --once` runs as its own process, as deployed, into a fresh PGlite folder
 //    and (when DATABASE_URL is set) a fresh PostgreSQL schema: events/s is events written over
 //    the time from its first to its last commit (process start-up shown apart).
-// 3. The same indexer then follows the head while settlements arrive at seeded random
-//    intervals: lag is the time from a block being mined to its rows being committed.
+// 3. The same indexer then follows the head while `--realtime-blocks` settlements arrive at
+//    seeded random intervals (50-350 ms apart): lag is the time from a block being mined to
+//    its rows being committed.
 import { spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -24,17 +28,22 @@ import { tradeLeaf, type Trade } from "../contracts/client/trade.js";
 import { openDatabase } from "../lib/database.js";
 import { startLocalChain } from "../scripts/localChain.js";
 import { mulberry32 } from "../lib/random.js";
+import { readBenchArgs, size, toggle } from "./benchArgs.js";
 
-const args = process.argv.slice(2);
-const json = args.includes("--json");
-const option = (name: string, fallback: number) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? Number(args[i + 1]) : fallback;
-};
-const TRADES = option("trades", 100_000);
-const FILLS = option("fills", 500);
-const REPORT_SHARE = option("report-share", 0.1);
-const REALTIME_BLOCKS = option("realtime-blocks", 120);
+const args = readBenchArgs("bench:indexer", {
+  trades: size({ help: "trades on the chain before the backfill", default: 100_000, quick: 1_000, integer: true, min: 1 }),
+  // Each settlement is sent with 16 M gas; 500 fills take 12.8 M, so about 620 fit.
+  fills: size({ help: "fills per settleBatch transaction", default: 500, integer: true, min: 1, max: 600 }),
+  "report-share": size({ help: "share of each settlement's trades given a delivery report", default: 0.1, min: 0, max: 1 }),
+  "realtime-blocks": size({ help: "settlements mined while the indexer follows the head, per database", default: 120, quick: 10, integer: true, min: 1 }),
+  "skip-postgres": toggle("leave out PostgreSQL even when DATABASE_URL is set", { quick: true }),
+  serve: toggle("build the chain, print its RPC URL and deployments folder, and keep it up until Ctrl-C (no measurement)"),
+});
+const json = args.json;
+const TRADES = args.trades;
+const FILLS = args.fills;
+const REPORT_SHARE = args["report-share"];
+const REALTIME_BLOCKS = args["realtime-blocks"];
 const log = (...parts: unknown[]) => {
   if (!json) console.error(...parts);
 };
@@ -158,7 +167,7 @@ log(`chain ready: block ${head} after ${generateSeconds.toFixed(0)} s`);
 // ------------------------------------------------------------------ the indexer, as deployed
 const deploymentsDir = await mkdtemp(path.join(tmpdir(), "bench-indexer-"));
 await writeDeployment(deploymentsDir, deployment);
-if (args.includes("--serve")) {
+if (args.serve) {
   // For experiments by hand: keep the generated chain up, e.g. to run `npm run indexer` against it.
   console.log(JSON.stringify({ rpcUrl: chain.url, deploymentsDir, head: Number(head) }));
   await new Promise<void>((resolve) => process.once("SIGINT", resolve));
@@ -209,7 +218,7 @@ const targets: Target[] = [];
   const dir = await mkdtemp(path.join(tmpdir(), "bench-indexer-pglite-"));
   targets.push({ name: "PGlite", env: { INDEXER_DATA_DIR: dir }, cleanup: () => rm(dir, { recursive: true, force: true }) });
 }
-if (process.env.DATABASE_URL && !args.includes("--skip-postgres")) {
+if (process.env.DATABASE_URL && !args["skip-postgres"]) {
   const schema = `bench_indexer_${process.pid}`;
   const admin = await openDatabase<unknown>({ url: process.env.DATABASE_URL });
   await sql`create schema ${sql.id(schema)}`.execute(admin.db);

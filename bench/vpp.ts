@@ -1,7 +1,9 @@
-// `npm run bench:vpp [-- --json]`: the exact LP dispatch (engine/vpp/optimizeDispatch.ts) against
-// the spec's genetic algorithm (engine/vpp/geneticBaseline.ts) on 100 seeded random community-VPP
-// instances (5 to 50 resources; 50 single-interval, 50 of 24 hourly intervals), then the solve
-// time of one large case (96 quarter-hours x 1,000 resources).
+// `npm run bench:vpp [-- --json] [-- --quick] [-- --instances N] [-- --large-runs N]
+// [-- --large-resources N] [-- --binding-resources N,N] [-- --large-binding]`: the exact LP
+// dispatch (engine/vpp/optimizeDispatch.ts) against the spec's genetic algorithm
+// (engine/vpp/geneticBaseline.ts) on `--instances` (100) seeded random community-VPP instances
+// (5 to 50 resources; the first half single-interval, the rest of 24 hourly intervals), then the
+// solve time of one large case (96 quarter-hours x 1,000 resources, median of 5 solves).
 //
 // Both plans are judged by the same independent checker (engine/vpp/checkDispatch.ts): power
 // balance, limits, state of charge, flexible-load energy, minRenewable, maxCost. Costs are the
@@ -18,6 +20,7 @@
 // is one LP. When it binds, energy is tracked by origin (about 5x the battery rows), so the
 // benchmark also times binding cases: 96 quarter-hours with 100 and 250 resources, and with
 // `--large-binding` the 1,000-resource case (about a minute).
+// `--quick` (a CI check): 10 instances, one solve of the large case, the binding case at 100.
 import { checkDispatch, type DispatchViolation } from "../engine/vpp/checkDispatch.js";
 import { geneticBaseline } from "../engine/vpp/geneticBaseline.js";
 import { loadEnergyKwh, maxRenewableEnergy } from "../engine/vpp/diagnoseInfeasibility.js";
@@ -26,9 +29,21 @@ import { optimizeDispatch } from "../engine/vpp/optimizeDispatch.js";
 import { randomDispatchRequest, seededRandom } from "../engine/vpp/randomDispatchRequest.js";
 import type { DispatchRequest, DispatchResult, ResourceDispatch } from "../engine/vpp/types.js";
 import { validateDispatchRequest } from "../engine/vpp/validateDispatchRequest.js";
+import { readBenchArgs, size, sizes, toggle } from "./benchArgs.js";
 
-const json = process.argv.includes("--json");
-const largeBinding = process.argv.includes("--large-binding");
+const args = readBenchArgs("bench:vpp", {
+  // At least 2: the first half has one interval, the rest 24, and both halves are summarised.
+  instances: size({ help: "seeded random instances solved by the LP and the GA", default: 100, quick: 10, integer: true, min: 2 }),
+  "large-resources": size({ help: "resources in the large case (96 quarter-hours)", default: 1_000, integer: true, min: 1 }),
+  "large-runs": size({ help: "solves of the large case (the median is reported)", default: 5, quick: 1, integer: true, min: 1 }),
+  "binding-resources": sizes({ help: "resources of each binding-minRenewable case (96 quarter-hours)", default: [100, 250], quick: [100], integer: true, min: 1 }),
+  "large-binding": toggle("add the 1,000-resource binding case (about a minute)"),
+});
+const json = args.json;
+const INSTANCES = args.instances;
+const LARGE_RESOURCES = args["large-resources"];
+const LARGE_RUNS = args["large-runs"];
+const largeBinding = args["large-binding"];
 const log = (...args: unknown[]) => { if (!json) console.log(...args); };
 const progress = (msg: string) => { if (!json) process.stderr.write(msg); };
 
@@ -84,10 +99,10 @@ interface Row {
 }
 const rows: Row[] = [];
 const pick = seededRandom(20240607);
-for (let i = 0; i < 100; i++) {
+for (let i = 0; i < INSTANCES; i++) {
   const seed = 1000 + i;
   const resources = 5 + Math.floor(pick() * 46);
-  const horizon = i < 50 ? 1 : 24;
+  const horizon = i < INSTANCES / 2 ? 1 : 24;
   const request = randomDispatchRequest({ seed, resources, horizon });
   const lp = timed(() => optimizeDispatch(highs, request));
   const lpViolations = lp.value.status === "completed" ? checkDispatch(highs, request, lp.value.allocation).violations.length : 0;
@@ -167,12 +182,12 @@ function summarise(group: Row[]) {
 const summary = { all: summarise(rows), singleInterval: summarise(rows.filter((r) => r.horizon === 1)), horizon24: summarise(rows.filter((r) => r.horizon === 24)) };
 
 // The large case: a community of 1,000 resources over a day of quarter-hours.
-const largeRequest = randomDispatchRequest({ seed: 7, resources: 1000, horizon: 96, minRenewableChance: 0, maxCostChance: 0 });
+const largeRequest = randomDispatchRequest({ seed: 7, resources: LARGE_RESOURCES, horizon: 96, minRenewableChance: 0, maxCostChance: 0 });
 const composition: Record<string, number> = {};
 for (const r of largeRequest.resources) composition[r.type] = (composition[r.type] ?? 0) + 1;
 const runs: { wallMs: number; cpuMs: number }[] = [];
 let large: DispatchResult | undefined;
-for (let k = 0; k < 5; k++) {
+for (let k = 0; k < LARGE_RUNS; k++) {
   const t = timed(() => optimizeDispatch(highs, largeRequest));
   large = t.value;
   runs.push({ wallMs: t.wallMs, cpuMs: t.cpuMs });
@@ -195,7 +210,7 @@ const largeCase = {
 };
 
 // Binding minRenewable: halfway between the cheapest dispatch's share and the most achievable.
-const binding = [100, 250, ...(largeBinding ? [1000] : [])].map((resources) => {
+const binding = [...args["binding-resources"], ...(largeBinding ? [1000] : [])].map((resources) => {
   const request = randomDispatchRequest({ seed: 7, resources, horizon: 96, minRenewableChance: 0, maxCostChance: 0 });
   const cheapest = optimizeDispatch(highs, request);
   const n = validateDispatchRequest(request);
@@ -231,7 +246,7 @@ if (json) {
   console.log(JSON.stringify({ instances: rows, summary, largeCase, binding, goals }));
 } else {
   const f = (x: number, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : "-");
-  log("VPP dispatch: exact LP (HiGHS) vs the spec's GA (population 100, 50 generations), 100 seeded instances\n");
+  log(`VPP dispatch: exact LP (HiGHS) vs the spec's GA (population 100, 50 generations), ${INSTANCES} seeded instances\n`);
   log("| | 1 interval | 24 intervals | all |");
   log("|---|---:|---:|---:|");
   const line = (label: string, get: (s: ReturnType<typeof summarise>) => string) => log(`| ${label} | ${get(summary.singleInterval)} | ${get(summary.horizon24)} | ${get(summary.all)} |`);
