@@ -1,14 +1,18 @@
-// `npm run bench:bridge [-- --json] [-- --meters 2200 --rate 25000 --seconds 10 --connections 4 --batch 100]`
+// `npm run bench:bridge [-- --json] [-- --quick] [-- --households 2200 --rate 25000 --seconds 10
+// --connections 4 --batch 100] [-- --skip-throughput] [-- --skip-settlement]`
+// (`--meters` is the older name of `--households`: one smart meter each.)
 //
 // The meter bridge under load, end to end on real parts: a Mosquitto (our own process with a
-// bench config, or MQTT_URL), the embedded chain over HTTP, PGlite (or DATABASE_URL).
+// bench config, or MQTT_URL), the embedded chain over HTTP, PGlite (or DATABASE_URL), and the
+// indexer following the chain in this process (the bridge takes its trades from its tables).
 //   1. throughput: a separate publisher process sends register readings for every meter over
 //      several MQTT connections at a paced rate; we count readings the bridge has committed to
 //      its database (accepted, i.e. PUBACK-able) per second, end to end;
 //   2. settlement: 2,200 households (half sellers, half buyers, two trades per seller) settle
 //      one interval on-chain; their interval readings arrive; then the window's grace period
 //      ends and we time the bridge from that instant to every trade's report mined.
-// Prints a table, or one JSON object with --json.
+// Prints a table, or one JSON object with --json. `--quick` (a CI check): 200 households,
+// 2,000 readings/s for 2 s; the same phases on the same parts.
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -17,8 +21,10 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
+import type { Kysely } from "kysely";
 import mqtt from "mqtt";
 import pg from "pg";
+import { pino } from "pino";
 import {
   createPublicClient, createWalletClient, custom, encodeFunctionData, getAddress, http, parseEventLogs, stringToHex,
   type Address, type Hex, type PublicClient,
@@ -28,11 +34,18 @@ import { hardhat } from "viem/chains";
 import { energyMarketAbi, prosumerRegistryAbi, testEuroAbi } from "../contracts/client/abi.js";
 import { deployPlatform } from "../contracts/client/deploy.js";
 import { EnergySource, marketDomain, signOrder, SIDE_BUY, SIDE_SELL, sourceMask, type Order } from "../contracts/client/order.js";
-import { createLogger } from "../lib/logger.js";
 import { openBridgeDatabase } from "../bridge/database.js";
+import { totalDeadLettered } from "../bridge/metrics.js";
+import { deriveMeterKeyPair, signReading, type MeterKeyPair } from "../bridge/readingSignature.js";
 import { startEmbeddedBroker } from "../bridge/embeddedBroker.js";
 import { startBridge, type BridgeSettings } from "../bridge/startBridge.js";
+import { runIndexer } from "../indexer/runIndexer.js";
+import { getCheckpoint } from "../indexer/store/checkpoints.js";
+import { migrateIndexerDatabase } from "../indexer/store/migrate.js";
+import type { IndexerDatabase } from "../indexer/store/schema.js";
+import { createChainRpc } from "../indexer/sync/rpc.js";
 import { startLocalChain } from "../scripts/localChain.js";
+import { readBenchArgs, size, toggle } from "./benchArgs.js";
 
 const ORACLE_KEY: Hex = "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a"; // Hardhat #2
 const ZONE = stringToHex("ZONE-WBG", { size: 32 });
@@ -52,19 +65,25 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args {
-  const value = (name: string, fallback: number) => {
-    const i = argv.indexOf(`--${name}`);
-    return i >= 0 ? Number(argv[i + 1]) : fallback;
-  };
+  const a = readBenchArgs("bench:bridge", {
+    // Even: every seller (even index) sells to the buyer after it and the one after that.
+    households: size({ help: "households, one smart meter each, half sellers and half buyers", aliases: ["meters"], default: 2_200, quick: 200, integer: true, min: 2, multipleOf: 2 }),
+    rate: size({ help: "register readings offered per second in the live run", default: 25_000, quick: 2_000, integer: true, min: 1 }),
+    seconds: size({ help: "seconds the live run offers readings for (the backlog run queues as many)", default: 10, quick: 2, integer: true, min: 1 }),
+    connections: size({ help: "MQTT connections of the publisher", default: 4, integer: true, min: 1 }),
+    batch: size({ help: "delivery reports per reportDeliveries transaction", default: 100, integer: true, min: 1 }),
+    "skip-throughput": toggle("leave out the live and backlog runs"),
+    "skip-settlement": toggle("leave out the settlement run"),
+  }, argv);
   return {
-    json: argv.includes("--json"),
-    meters: value("meters", 2_200),
-    rate: value("rate", 25_000),
-    seconds: value("seconds", 10),
-    connections: value("connections", 4),
-    reportBatchSize: value("batch", 100),
-    skipThroughput: argv.includes("--skip-throughput"),
-    skipSettlement: argv.includes("--skip-settlement"),
+    json: a.json,
+    meters: a.households,
+    rate: a.rate,
+    seconds: a.seconds,
+    connections: a.connections,
+    reportBatchSize: a.batch,
+    skipThroughput: a["skip-throughput"],
+    skipSettlement: a["skip-settlement"],
   };
 }
 
@@ -85,6 +104,18 @@ async function runPublisher(argv: string[]) {
   let disconnects = 0;
   for (const c of clients) c.on("close", () => disconnects++);
   const total = rate * seconds;
+  // Every reading signed by its meter's key before the clock starts: meters sign their own, and
+  // one process signing for all of them would measure itself rather than the bridge.
+  const keys = Array.from({ length: meters }, (_, i) => meterKeyFor(i).privateKey);
+  const readings = Array.from({ length: total }, (_, n) => {
+    const meter = n % meters;
+    const j = Math.floor(n / meters);
+    const meterId = meterIdFor(meter);
+    const metric = meter % 2 === 0 ? "export" : "import";
+    // 50 ms apart per meter; +1 Wh every fourth reading (well inside a 10 kW limit).
+    const payload = { timestamp: new Date(baseMs + j * 50).toISOString(), value: valueBase + Math.floor(j / 4), unit: "Wh", quality: "high" };
+    return { topic: `${root}/wbg/smart-meter/${meterId}/${metric}`, payload: JSON.stringify(signReading({ meterId, metric, payload, privateKey: keys[meter]! })) };
+  });
   let sent = 0;
   let acked = 0;
   // Flow control: at most this many unacknowledged messages per connection (well under the
@@ -98,15 +129,12 @@ async function runPublisher(argv: string[]) {
     const step = () => {
       const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * rate));
       while (sent < due) {
-        const meter = sent % meters;
-        const j = Math.floor(sent / meters);
-        const c = meter % connections;
+        const c = (sent % meters) % connections;
         if (inFlight[c]! >= maxInFlight) break;
         const client = clients[c]!;
         inFlight[c]!++;
-        // 50 ms apart per meter; +1 Wh every fourth reading (well inside a 10 kW limit).
-        const payload = `{"timestamp":"${new Date(baseMs + j * 50).toISOString()}","value":${valueBase + Math.floor(j / 4)},"unit":"Wh","quality":"high"}`;
-        client.publish(`${root}/wbg/smart-meter/${meterIdFor(meter)}/${meter % 2 === 0 ? "export" : "import"}`, payload, { qos: 1 }, () => {
+        const { topic, payload } = readings[sent]!;
+        client.publish(topic, payload, { qos: 1 }, () => {
           acked++;
           inFlight[c]!--;
         });
@@ -127,6 +155,11 @@ async function runPublisher(argv: string[]) {
 
 function meterIdFor(i: number): string {
   return `WBG-${String(i).padStart(5, "0")}`;
+}
+
+/** Meter i's Ed25519 key (registered on chain at setup), the same in the publisher process. */
+function meterKeyFor(i: number): MeterKeyPair {
+  return deriveMeterKeyPair(`bench:bridge ${meterIdFor(i)}`);
 }
 
 // ------------------------------------------------------------------ broker
@@ -181,6 +214,7 @@ async function startBroker(): Promise<{ kind: string; url: string; close(): Prom
 interface Household {
   account: PrivateKeyAccount;
   meterId: string;
+  meterKey: MeterKeyPair;
 }
 
 async function checkAll(client: PublicClient, hashes: Hex[]) {
@@ -207,7 +241,7 @@ async function setupChain(meters: number, log: (s: string) => void) {
   const registry = deployment.contracts.ProsumerRegistry;
   const token = deployment.contracts.PaymentToken;
 
-  const households: Household[] = Array.from({ length: meters }, (_, i) => ({ account: privateKeyToAccount(generatePrivateKey()), meterId: meterIdFor(i) }));
+  const households: Household[] = Array.from({ length: meters }, (_, i) => ({ account: privateKeyToAccount(generatePrivateKey()), meterId: meterIdFor(i), meterKey: meterKeyFor(i) }));
   const sellers = households.filter((_, i) => i % 2 === 0);
   const buyers = households.filter((_, i) => i % 2 === 1);
 
@@ -220,6 +254,8 @@ async function setupChain(meters: number, log: (s: string) => void) {
       abi: prosumerRegistryAbi, functionName: "registerProsumer",
       args: [h.account.address, stringToHex(h.meterId, { size: 32 }), ZONE, 10_000n, 10_000n, sourceMask(["solar"])],
     }), registry);
+    // The key the meter signs its readings with: without one, none of them is evidence.
+    await sendAdmin(encodeFunctionData({ abi: prosumerRegistryAbi, functionName: "setMeterSigner", args: [h.account.address, h.meterKey.signer] }), registry);
   }
   for (const b of buyers) {
     await sendAdmin(encodeFunctionData({ abi: testEuroAbi, functionName: "faucet", args: [b.account.address, 1_000n * 1_000_000n] }), token);
@@ -309,6 +345,19 @@ async function main() {
     };
   }
   const database = await openBridgeDatabase(databaseOptions);
+  // Warnings on stderr: stdout carries the results (one JSON object with --json).
+  const logger = (name: string) => pino({ name, level: "warn" }, pino.destination(2));
+  // The bridge reports the trades an indexer has written into its database (bridge/tradesDue.ts).
+  // As in the standalone bridge on PGlite, the indexer runs in this process and follows the
+  // chain, with the node's settings on its embedded chain: finality depth 0, polls every 250 ms.
+  const indexerDb = database.db as unknown as Kysely<IndexerDatabase>;
+  await migrateIndexerDatabase(indexerDb);
+  const indexerAbort = new AbortController();
+  const indexerRun = runIndexer({
+    db: indexerDb, rpc: createChainRpc({ url: setup.chain.url, logger: logger("bench-indexer"), signal: indexerAbort.signal }), chainId: setup.chainId,
+    contracts: { EnergyMarket: setup.market, ProsumerRegistry: setup.registry }, startBlock: setup.startBlock, finalityDepth: 0,
+    pollIntervalMs: 250, logRange: { initial: 1_000, max: 10_000 }, mode: "follow", logger: logger("bench-indexer"), signal: indexerAbort.signal,
+  });
   const rpc = http(setup.chain.url, { batch: { batchSize: 200, wait: 0 }, retryCount: 1, timeout: 60_000 });
   const client = createPublicClient({ chain: hardhat, transport: rpc, pollingInterval: 50 }) as PublicClient;
   const settings: BridgeSettings = {
@@ -321,8 +370,8 @@ async function main() {
   const launch = async () => {
     const b = await startBridge({
       settings, mqttUrl: broker.url, db: database.db, client, oracle: privateKeyToAccount(ORACLE_KEY), market: setup.market,
-      registry: setup.registry, startBlock: setup.startBlock, chainId: setup.chainId, logger: createLogger("bench", "warn"),
-      clock: () => Date.now() + offsetMs, autoTick: false,
+      registry: setup.registry, startBlock: setup.startBlock, chainId: setup.chainId, logger: logger("bench"),
+      clock: () => Date.now() + offsetMs, autoTick: false, indexer: { db: indexerDb, finalityDepth: 0 },
     });
     await b.ready;
     return b;
@@ -417,14 +466,28 @@ async function main() {
     const before = bridge.metrics();
     const device = await mqtt.connectAsync(broker.url, { clientId: `bench-meters-${process.pid}` });
     const startMs = Number(setup.start) * 1000;
-    const interval = (exp: number, imp: number) => JSON.stringify({ interval_start: new Date(startMs).toISOString(), interval_minutes: 15, export_kwh: exp / 1000, import_kwh: imp / 1000 });
+    const interval = (h: Household, exp: number, imp: number) => JSON.stringify(signReading({
+      meterId: h.meterId, metric: "interval", privateKey: h.meterKey.privateKey,
+      payload: { interval_start: new Date(startMs).toISOString(), interval_minutes: 15, export_kwh: exp / 1000, import_kwh: imp / 1000 },
+    }));
     // Every 50th seller delivers 10% short, so disputes are part of the run too.
     await Promise.all([
-      ...setup.sellers.map((s, i) => device.publishAsync(`${TOPIC_ROOT}/wbg/smart-meter/${s.meterId}/interval`, interval(i % 50 === 0 ? 900 : 1_000, 0), { qos: 1 })),
-      ...setup.buyers.map((b) => device.publishAsync(`${TOPIC_ROOT}/wbg/smart-meter/${b.meterId}/interval`, interval(0, 1_000), { qos: 1 })),
+      ...setup.sellers.map((s, i) => device.publishAsync(`${TOPIC_ROOT}/wbg/smart-meter/${s.meterId}/interval`, interval(s, i % 50 === 0 ? 900 : 1_000, 0), { qos: 1 })),
+      ...setup.buyers.map((b) => device.publishAsync(`${TOPIC_ROOT}/wbg/smart-meter/${b.meterId}/interval`, interval(b, 0, 1_000), { qos: 1 })),
     ]);
     await device.endAsync();
-    while (bridge.metrics().accepted - before.accepted < args.meters) await new Promise((r) => bridge.events.once("committed", r));
+    // Every interval reading taken in, or a refusal that would leave its trades undelivered.
+    for (;;) {
+      const m = bridge.metrics();
+      const refused = totalDeadLettered(m) - totalDeadLettered(before);
+      if (refused > 0) throw new Error(`the bridge dead-lettered ${refused} interval readings: ${JSON.stringify(m.deadLettered)}`);
+      if (m.accepted - before.accepted >= args.meters) break;
+      await Promise.race([new Promise((r) => bridge.events.once("committed", r)), new Promise((r) => setTimeout(r, 200))]);
+    }
+    // In service the indexer has indexed the trades long before their window's grace period
+    // ends; here the clock jumps there, so it first catches up with the head.
+    const head = await client.getBlockNumber();
+    while (((await getCheckpoint(indexerDb, setup.chainId))?.block_number ?? -1n) < head) await new Promise((r) => setTimeout(r, 50));
     // The bridge ticks every second in service, so by the close it has read the trades and the
     // registry; one tick before the close does the same here.
     await bridge.tick();
@@ -452,7 +515,12 @@ async function main() {
   }
 
   await bridge.close();
+  // The bridge's session is persistent (clean: false). On a broker of our own it ends with the
+  // broker; on MQTT_URL's it would outlive the run and keep queueing readings for nobody.
+  if (broker.kind === "MQTT_URL") await (await mqtt.connectAsync(broker.url, { clientId: settings.mqttClientId, clean: true })).endAsync();
   await broker.close();
+  indexerAbort.abort(new Error("bench done"));
+  await indexerRun;
   await database.close();
   await dropSchema();
   await rm(dataDir, { recursive: true, force: true });

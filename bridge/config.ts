@@ -26,8 +26,19 @@ export interface BridgeConfig {
   registryAddress: Address | undefined;
   startBlock: bigint | undefined;
 
+  /**
+   * PostgreSQL shared with a running indexer (its tables are where the trades come from);
+   * without it, PGlite in `dataDir` and the indexer runs inside the bridge (main.ts).
+   */
   databaseUrl: string | undefined;
   dataDir: string;
+  /**
+   * FINALITY_DEPTH (BRIDGE_FINALITY_DEPTH): a trade is reported only once its block is this many
+   * blocks under the indexer's head. Undefined: the indexer's default for the chain
+   * (defaultFinalityDepth: 12 on a local chain id, 64 elsewhere). 0 trusts the head: for chains
+   * that cannot reorg.
+   */
+  finalityDepth: number | undefined;
 
   intervalSeconds: number;
   graceSeconds: number;
@@ -108,6 +119,7 @@ export function readBridgeConfig(env: Env = process.env): BridgeConfig {
     startBlock: startBlock === undefined ? undefined : BigInt(startBlock),
     databaseUrl: optionalUrl(env, "DATABASE_URL", ["postgres:", "postgresql:"]),
     dataDir: env[nameOf("DATA_DIR")] || ".data/bridge",
+    finalityDepth: env[nameOf("FINALITY_DEPTH")] ? integer(env, nameOf("FINALITY_DEPTH"), 0, { min: 0, max: 10_000 }) : undefined,
     intervalSeconds: intervalMinutes * 60,
     graceSeconds: integer(env, "BRIDGE_GRACE_SECONDS", 300, { min: 0, max: 86_400 }),
     maxClockSkewSeconds: integer(env, "BRIDGE_MAX_CLOCK_SKEW_SECONDS", 120, { min: 0, max: 3_600 }),

@@ -10,6 +10,7 @@
 // crash between receipt and commit loses nothing; redeliveries are dropped as duplicates.
 import mqtt, { type IClientOptions, type MqttClient, type Packet } from "mqtt";
 import type { Logger } from "../lib/logger.js";
+import { mqttUrlCredential, mqttUrlWithoutCredential } from "./brokerAccess.js";
 
 export interface MessageOutcome {
   /** The PUBACK waits for this. */
@@ -44,7 +45,10 @@ export interface MqttLink {
 type SendPacket = (packet: Packet, cb?: (err?: Error) => void, cbStorePut?: () => void, noStore?: boolean) => void;
 
 export function connectMqtt(p: ConnectMqttParameters): MqttLink {
-  const client = mqtt.connect(p.url, {
+  // The login from the URL's userinfo, decoded here: mqtt.js splits it at the last ':', which
+  // would cut a password containing one.
+  const credential = mqttUrlCredential(p.url);
+  const client = mqtt.connect(mqttUrlWithoutCredential(p.url), {
     clientId: p.clientId,
     clean: false,
     protocolVersion: 4,
@@ -52,6 +56,7 @@ export function connectMqtt(p: ConnectMqttParameters): MqttLink {
     connectTimeout: 10_000,
     // We subscribe ourselves on every connect; mqtt.js' own resubscribe would only repeat it.
     resubscribe: false,
+    ...(credential ? { username: credential.username, password: credential.password } : {}),
     ...p.options,
   });
   let generation = 0;

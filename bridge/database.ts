@@ -1,10 +1,11 @@
 // The bridge's tables (all prefixed bridge_) as kysely types, and opening + migrating them.
 // Timestamps are unix milliseconds in int8 columns; energy is integer Wh in int8; trade and
 // batch ids are uint256 in numeric(78,0). int8 and numeric read back as bigint (lib/database.ts).
-import type { Generated, Kysely } from "kysely";
+import { sql, type Generated, type Kysely } from "kysely";
 import { Migrator, type Migration, type MigrationProvider } from "kysely/migration";
 import { openDatabase, type OpenedDatabase } from "../lib/database.js";
 import * as createBridgeTables from "./migrations/2026_02_14_000000_create_bridge_tables.js";
+import * as signedReadings from "./migrations/2026_03_15_000000_signed_readings.js";
 
 export interface BridgeReadingsTable {
   meter_id: string;
@@ -21,6 +22,14 @@ export interface BridgeReadingsTable {
   payload_hash: string;
   payload: string;
   received_at: bigint;
+  /** True for an energy reading whose signature verified under the meter's registered key. */
+  evidence: Generated<boolean>;
+  /** mqtt | api | device | operator_correction | legacy (stored before signatures). */
+  source: Generated<string>;
+  /** Why the operator corrected it; only for source operator_correction. */
+  correction_reason: string | null;
+  /** "evidence", or "<source>/<kind>": part of the key, so non-evidence never blocks evidence. */
+  stream: Generated<string>;
 }
 
 export interface BridgeDeadLettersTable {
@@ -113,17 +122,29 @@ export interface BridgeDatabase {
   bridge_commands: BridgeCommandsTable;
 }
 
+/**
+ * Which of a meter's readings for one metric and instant an operational view (grid balance,
+ * forecasts) takes, lowest first, where several streams hold one: an operator's correction, then
+ * the meter's signed reading, then unsigned ones. Delivery settles on evidence alone, never on this.
+ */
+export const readingPreferenceSql = sql<number>`(case when source = 'operator_correction' then 0 when evidence then 1 else 2 end)`;
+
 const migrations: Record<string, Migration> = {
   "2026_02_14_000000_create_bridge_tables": createBridgeTables,
+  "2026_03_15_000000_signed_readings": signedReadings,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };
 
 /** Brings the bridge's tables up to date; the bookkeeping lives in bridge_migrations. */
 export async function migrateBridgeDatabase(db: Kysely<BridgeDatabase>): Promise<void> {
+  // Named explicitly, as the indexer does: kysely otherwise looks for its bookkeeping tables in
+  // every schema, finds another schema's (a concurrent test's) and then fails to read its own.
+  const { rows } = await sql<{ schema: string }>`select current_schema() as schema`.execute(db);
   const migrator = new Migrator({
     db,
     provider,
+    migrationTableSchema: rows[0]!.schema,
     migrationTableName: "bridge_migrations",
     migrationLockTableName: "bridge_migrations_lock",
   });

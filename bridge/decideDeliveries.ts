@@ -1,6 +1,7 @@
 // Closes delivery windows: once a window's grace period has passed, every trade of it that is
 // still undecided gets its delivered energy from the two meters (allocateDeliveredEnergy), its
-// evidence, and an outbox row, all in one database transaction with the energy it used. Then
+// evidence (evidence.ts: the signed readings and every input of the allocation, so anyone can
+// re-derive the result), and an outbox row, all in one database transaction with the energy it used. Then
 // the outbox sender takes over; nothing here talks to the chain but the trade source.
 //
 // The decision is the close: readings stored before it count (late ones within the grace period
@@ -19,7 +20,7 @@ import type { Logger } from "../lib/logger.js";
 import { allocateDeliveredEnergy, type TradeClaim } from "./allocateDeliveredEnergy.js";
 import type { AllocationRule } from "./config.js";
 import type { BridgeDatabase, BridgeDecisionsTable, BridgeOutboxTable } from "./database.js";
-import { canonicalJson, evidenceHash } from "./evidence.js";
+import { encodeEvidence, evidenceHash, EVIDENCE_SIGNATURES, EVIDENCE_VERSION, type EvidenceParty, type EvidenceReading, type EvidenceTrade } from "./evidence.js";
 import { measureMeterEnergy, meterKey, type Direction, type SlotEnergy } from "./measureMeterEnergy.js";
 import type { MeterDirectory } from "./meterDirectory.js";
 import type { BridgeMetrics } from "./metrics.js";
@@ -172,26 +173,37 @@ async function decideWindow(deps: DecideDependencies, trades: ProvenTrade[]): Pr
   const decisionRows: Insertable<BridgeDecisionsTable>[] = [];
   const outboxRows: Insertable<BridgeOutboxTable>[] = [];
   const result: DecidedTrade[] = [];
+  // What each party's evidence lists: its trades of this window (the allocation's inputs).
+  const tradesOf = (side: "seller" | "buyer", account: Address): EvidenceTrade[] =>
+    claims.filter((c) => c[side] === account).sort((a, b) => (a.tradeId < b.tradeId ? -1 : 1))
+      .map((c) => ({ tradeId: c.tradeId, seller: c.seller, buyer: c.buyer, contractedWh: c.contractedWh }));
+  const sellerParties = new Map([...sellerEnergy].map(([a, e]) => [a, partyEvidence(e, tradesOf("seller", a))]));
+  const buyerParties = new Map([...buyerEnergy].map(([a, e]) => [a, partyEvidence(e, tradesOf("buyer", a))]));
+
   for (const d of deliveries) {
     const { trade, proof } = byId.get(d.tradeId)!;
-    const seller = sellerEnergy.get(trade.seller)!;
-    const buyer = buyerEnergy.get(trade.buyer)!;
+    const buyerParty = buyerParties.get(trade.buyer)!;
     const basis = d.basis;
-    const evidence = canonicalJson({
-      v: 1,
+    const evidence = encodeEvidence({
+      v: EVIDENCE_VERSION,
+      signatures: EVIDENCE_SIGNATURES,
       market: deps.market,
       tradeId: trade.tradeId,
       batchId: trade.batchId,
       window: { start: trade.deliveryStart, end: trade.deliveryEnd, closedAtMs: closeMs },
+      intervalSeconds,
       allocation: deps.allocation,
       basis,
       contractedWh: trade.energyWh,
       sellerAllocatedWh: d.sellerAllocatedWh,
       deliveredWh: d.deliveredWh,
-      seller: partyEvidence(seller),
-      buyer: partyEvidence(buyer),
+      seller: sellerParties.get(trade.seller)!,
+      buyer: buyerParty,
+      otherSellers: [...new Set(buyerParty.trades.map((t) => t.seller))].filter((s) => s !== trade.seller).sort().map((s) => sellerParties.get(s)!),
     });
     const hash = evidenceHash(evidence);
+    const seller = sellerEnergy.get(trade.seller)!;
+    const buyer = buyerEnergy.get(trade.buyer)!;
     decisionRows.push({
       trade_id: trade.tradeId, batch_id: trade.batchId, seller: trade.seller, buyer: trade.buyer,
       seller_meter: seller.meterId ?? null, buyer_meter: buyer.meterId ?? null,
@@ -254,13 +266,18 @@ async function decideWindow(deps: DecideDependencies, trades: ProvenTrade[]): Pr
   return { deliveryStart, deliveryEnd, trades: result };
 }
 
-function partyEvidence(e: PartyEnergy) {
+function partyEvidence(e: PartyEnergy, trades: EvidenceTrade[]): EvidenceParty {
+  // Each signed reading once, even when it bounds two intervals.
+  const readings = new Map<string, EvidenceReading>();
+  for (const s of e.slots) for (const r of s.used) if (!readings.has(r.hash)) readings.set(r.hash, { metric: r.metric, payload: r.payload, sha256: r.hash });
   return {
     account: e.account,
     meter: e.meterId ?? null,
     direction: e.direction,
     availableWh: e.availableWh ?? null,
     slots: e.slots.map((s) => ({ start: s.slotStartMs, source: s.source, wh: s.wh ?? null, usedBeforeWh: s.usedBeforeWh, readings: s.readings })),
+    readings: [...readings.values()],
+    trades,
   };
 }
 

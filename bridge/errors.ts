@@ -32,6 +32,11 @@ export const rejectReasons = [
   "counter_decreased",
   "implausible_value",
   "conflicting_duplicate",
+  // Only the meter can prove a delivery: an energy reading must carry a valid signature by the
+  // key the registry holds for the meter (see readingSignature.ts).
+  "signature_missing",
+  "signature_invalid",
+  "meter_signer_unset",
 ] as const;
 export type RejectReason = (typeof rejectReasons)[number];
 

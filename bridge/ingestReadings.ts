@@ -5,15 +5,23 @@
 // and on the dead-letter topic. Nothing here throws at the caller: a bad message never stops
 // the next one. Readings sent over REST take this same path (submit), only their caller waits
 // for the verdict instead of a PUBACK.
+//
+// Only the meter can prove a delivery: an energy reading (interval, or a Wh/kWh register) from
+// MQTT must carry the meter's signature under the key the registry holds for it, or it is
+// dead-lettered (signature_missing, signature_invalid, meter_signer_unset) before it touches the
+// meter's history or the table, so a forged reading can never make an honest one a conflicting
+// duplicate. Sources the node vouches for otherwise (see IngestOptions) may send unsigned
+// readings: those are stored with evidence = false and never settle a trade.
 import { createHash } from "node:crypto";
 import { sql, type Kysely } from "kysely";
-import { BaseError } from "../lib/errors.js";
+import { BaseError, ValidationError } from "../lib/errors.js";
 import type { Logger } from "../lib/logger.js";
 import type { BridgeDatabase } from "./database.js";
 import { ReadingRejectedError, type RejectReason } from "./errors.js";
 import type { MeterDirectory, MeterInfo } from "./meterDirectory.js";
 import type { BridgeMetrics } from "./metrics.js";
-import { parseReading, type MeterReading } from "./parseReading.js";
+import { isEnergyReading, parseReadingMessage, type MeterReading } from "./parseReading.js";
+import { verifyReadingSignature } from "./readingSignature.js";
 import { deadLetterTopic, parseDeviceTopic, type DeviceTopic } from "./topics.js";
 import { maxEnergyWh } from "./units.js";
 
@@ -56,12 +64,37 @@ export interface CommitSummary {
 
 /** What became of one submitted reading, known once its group commit is done. */
 export type ReadingVerdict =
-  | { accepted: true; duplicate: boolean }
+  | { accepted: true; duplicate: boolean; evidence: boolean }
   | { accepted: false; reason: RejectReason; field: string; rule: string };
+
+/**
+ * Where a reading came from, which decides whether it must be signed and whether it can be
+ * delivery evidence (power readings, W/kW, are never evidence and need no signature):
+ * - `mqtt` (handleMessage's default): the broker vouches for nothing; an energy reading must be
+ *   signed by the meter's registered key, and then it is evidence.
+ * - `api` (submit's default) and `device` (a request authenticated with the meter's device
+ *   credential): a signed reading is checked exactly like MQTT's and is evidence; an unsigned
+ *   one is stored with evidence = false.
+ * - `operator_correction`: an operator's correction, with a `reason`; stored, never evidence,
+ *   whatever it carries.
+ */
+export const readingSources = ["mqtt", "api", "device", "operator_correction"] as const;
+export type ReadingSource = (typeof readingSources)[number];
+
+export interface IngestOptions {
+  source?: ReadingSource;
+  /** Required for `operator_correction` (at most 500 characters); stored with the reading. */
+  reason?: string;
+}
+
+const CORRECTION_REASON_MAX = 500;
 
 /** A stored reading as the listeners of onReadings see it. */
 export interface CommittedReading {
   meterId: string;
+  /** Signed by the meter's registered key: the only readings that settle trades. */
+  evidence: boolean;
+  source: ReadingSource;
   metric: "export" | "import" | "interval";
   kind: "counter" | "power" | "interval";
   /** Unix milliseconds; for interval readings the interval's start. */
@@ -77,13 +110,15 @@ export interface ReadingIngest {
    * Handles one message. Returns at once when the meter is known (or after one registry
    * lookup), with `committed`: settles once the message's outcome is in the database.
    */
-  handleMessage(topic: string, payload: Uint8Array): HandleOutcome | Promise<HandleOutcome>;
+  handleMessage(topic: string, payload: Uint8Array, options?: IngestOptions): HandleOutcome | Promise<HandleOutcome>;
   /**
    * The same path for a message that did not come over MQTT (the REST intake): resolves once
-   * the reading is committed or dead-lettered, with the verdict. Throws only when the ingest
-   * is closing or the commit was abandoned for shutdown (code "unavailable").
+   * the reading is committed or dead-lettered, with the verdict. Source `api` unless `options`
+   * says otherwise. Throws only when the ingest is closing or the commit was abandoned for
+   * shutdown (code "unavailable"), or (code "validation_failed", field "reason") for an
+   * operator correction without a reason.
    */
-  submit(topic: string, payload: Uint8Array): Promise<ReadingVerdict>;
+  submit(topic: string, payload: Uint8Array, options?: IngestOptions): Promise<ReadingVerdict>;
   /** Settles once everything handled so far is committed (at once when nothing is pending). */
   nextCommit(): Promise<void>;
   /** Commits everything handled so far. */
@@ -103,6 +138,9 @@ interface SeriesEntry {
   value: number;
   hash: string;
 }
+
+/** Evidence or not, or why the reading's signature is refused. */
+type SignatureOutcome = { evidence: boolean } | ReadingRejectedError;
 
 /** Where a submitted message's verdict is written; only submit() passes one. */
 interface VerdictSlot {
@@ -124,6 +162,10 @@ interface ReadingRow {
   payload: string;
   received_at: number;
   late: boolean;
+  evidence: boolean;
+  source: ReadingSource;
+  correction_reason: string | null;
+  stream: string;
 }
 
 interface DeadLetterRow {
@@ -239,26 +281,28 @@ export function createReadingIngest(deps: IngestDependencies): ReadingIngest {
     await db.transaction().execute(async (trx) => {
       if (batch.rows.length > 0) {
         const r = batch.rows;
-        const inserted = await sql<{ meter_id: string; metric: string; reading_at: bigint }>`
-          insert into bridge_readings (meter_id, metric, kind, reading_at, value, export_wh, import_wh, payload_hash, payload, received_at)
+        const inserted = await sql<{ meter_id: string; metric: string; stream: string; reading_at: bigint }>`
+          insert into bridge_readings (meter_id, metric, kind, reading_at, value, export_wh, import_wh, payload_hash, payload, received_at, evidence, source, correction_reason, stream)
           select * from unnest(
             ${r.map((x) => x.meter_id)}::text[], ${r.map((x) => x.metric)}::text[], ${r.map((x) => x.kind)}::text[],
             ${r.map((x) => String(x.reading_at))}::int8[], ${r.map((x) => (x.value === null ? null : String(x.value)))}::int8[],
             ${r.map((x) => (x.export_wh === null ? null : String(x.export_wh)))}::int8[],
             ${r.map((x) => (x.import_wh === null ? null : String(x.import_wh)))}::int8[],
-            ${r.map((x) => x.payload_hash)}::text[], ${r.map((x) => x.payload)}::text[], ${r.map((x) => String(x.received_at))}::int8[])
+            ${r.map((x) => x.payload_hash)}::text[], ${r.map((x) => x.payload)}::text[], ${r.map((x) => String(x.received_at))}::int8[],
+            ${r.map((x) => x.evidence)}::bool[], ${r.map((x) => x.source)}::text[], ${r.map((x) => x.correction_reason)}::text[],
+            ${r.map((x) => x.stream)}::text[])
           on conflict do nothing
-          returning meter_id, metric, reading_at`.execute(trx);
-        const insertedKeys = new Set(inserted.rows.map((x) => `${x.meter_id}\u0000${x.metric}\u0000${x.reading_at}`));
-        const existing = r.filter((x) => !insertedKeys.has(`${x.meter_id}\u0000${x.metric}\u0000${x.reading_at}`));
+          returning meter_id, metric, stream, reading_at`.execute(trx);
+        const insertedKeys = new Set(inserted.rows.map((x) => rowKey(x.meter_id, x.metric, x.stream, x.reading_at)));
+        const existing = r.filter((x) => !insertedKeys.has(rowKey(x.meter_id, x.metric, x.stream, x.reading_at)));
         for (const x of r) {
-          if (insertedKeys.has(`${x.meter_id}\u0000${x.metric}\u0000${x.reading_at}`)) {
+          if (insertedKeys.has(rowKey(x.meter_id, x.metric, x.stream, x.reading_at))) {
             accepted++;
             if (x.late) late++;
             if (deps.onReadings) {
               stored.push({
-                meterId: x.meter_id, metric: x.metric as CommittedReading["metric"], kind: x.kind as CommittedReading["kind"], atMs: x.reading_at,
-                value: x.value, exportWh: x.export_wh, importWh: x.import_wh,
+                meterId: x.meter_id, evidence: x.evidence, source: x.source, metric: x.metric as CommittedReading["metric"], kind: x.kind as CommittedReading["kind"],
+                atMs: x.reading_at, value: x.value, exportWh: x.export_wh, importWh: x.import_wh,
               });
             }
           }
@@ -266,16 +310,16 @@ export function createReadingIngest(deps: IngestDependencies): ReadingIngest {
         if (existing.length > 0) {
           // Stored before (a redelivery after a restart, or older than the memory's reach):
           // identical is a duplicate, different is a conflict.
-          const stored = await sql<{ meter_id: string; metric: string; reading_at: bigint; payload_hash: string }>`
-            select b.meter_id, b.metric, b.reading_at, b.payload_hash from bridge_readings b
-            join unnest(${existing.map((x) => x.meter_id)}::text[], ${existing.map((x) => x.metric)}::text[], ${existing.map((x) => String(x.reading_at))}::int8[])
-              as k(meter_id, metric, reading_at)
-            on b.meter_id = k.meter_id and b.metric = k.metric and b.reading_at = k.reading_at`.execute(trx);
-          const hashes = new Map(stored.rows.map((s) => [`${s.meter_id}\u0000${s.metric}\u0000${s.reading_at}`, s.payload_hash]));
+          const stored = await sql<{ meter_id: string; metric: string; stream: string; reading_at: bigint; payload_hash: string }>`
+            select b.meter_id, b.metric, b.stream, b.reading_at, b.payload_hash from bridge_readings b
+            join unnest(${existing.map((x) => x.meter_id)}::text[], ${existing.map((x) => x.metric)}::text[], ${existing.map((x) => x.stream)}::text[],
+              ${existing.map((x) => String(x.reading_at))}::int8[]) as k(meter_id, metric, stream, reading_at)
+            on b.meter_id = k.meter_id and b.metric = k.metric and b.stream = k.stream and b.reading_at = k.reading_at`.execute(trx);
+          const hashes = new Map(stored.rows.map((s) => [rowKey(s.meter_id, s.metric, s.stream, s.reading_at), s.payload_hash]));
           for (const x of existing) {
-            if (hashes.get(`${x.meter_id}\u0000${x.metric}\u0000${x.reading_at}`) === x.payload_hash) {
+            if (hashes.get(rowKey(x.meter_id, x.metric, x.stream, x.reading_at)) === x.payload_hash) {
               dbDuplicates++;
-              if (x.verdict) x.verdict.value = { accepted: true, duplicate: true };
+              if (x.verdict) x.verdict.value = { accepted: true, duplicate: true, evidence: x.evidence };
             } else {
               forgetSeriesEntry(x);
               const err = new ReadingRejectedError({ reason: "conflicting_duplicate", field: "payload", rule: "differs from the reading already stored for this meter, metric and time" });
@@ -307,7 +351,7 @@ export function createReadingIngest(deps: IngestDependencies): ReadingIngest {
   }
 
   function forgetSeriesEntry(row: ReadingRow) {
-    const s = series.get(`${row.meter_id}/${row.metric}`);
+    const s = series.get(seriesKey(row.meter_id, row.metric, row.stream));
     if (!s) return;
     const i = s.findIndex((e) => e.atMs === row.reading_at && e.hash === row.payload_hash);
     if (i >= 0) s.splice(i, 1);
@@ -328,8 +372,8 @@ export function createReadingIngest(deps: IngestDependencies): ReadingIngest {
   }
 
   /** Checks against the registry entry and the recent series; returns the series entry to add. */
-  function checkHistory(reading: MeterReading, meter: MeterInfo, hash: string): { duplicate: boolean } {
-    const key = `${reading.meterId}/${reading.metric}`;
+  function checkHistory(reading: MeterReading, meter: MeterInfo, hash: string, stream: string): { duplicate: boolean } {
+    const key = seriesKey(reading.meterId, reading.metric, stream);
     const s = series.get(key) ?? [];
     const at = insertionIndex(s, reading.atMs);
     const same = s[at]?.atMs === reading.atMs ? s[at] : undefined;
@@ -383,8 +427,8 @@ export function createReadingIngest(deps: IngestDependencies): ReadingIngest {
     return { duplicate: false };
   }
 
-  function remember(reading: MeterReading, hash: string) {
-    const key = `${reading.meterId}/${reading.metric}`;
+  function remember(reading: MeterReading, hash: string, stream: string) {
+    const key = seriesKey(reading.meterId, reading.metric, stream);
     let s = series.get(key);
     if (!s) series.set(key, (s = []));
     const value = reading.kind === "counter" ? reading.wh : reading.kind === "power" ? reading.watts : reading.exportWh;
@@ -402,24 +446,50 @@ export function createReadingIngest(deps: IngestDependencies): ReadingIngest {
     while (flushing && open.rows.length + open.deadLetters.length >= highWater) await flushing;
   }
 
-  function settle(topic: DeviceTopic, topicName: string, payload: Uint8Array, nowMs: number, meter: MeterInfo | undefined, reading: MeterReading, slot?: VerdictSlot): HandleOutcome {
+  /**
+   * Whether the reading is evidence, or the rejection its signature earns. Checked before the
+   * meter's history: a forged reading must not move the counters' memory either.
+   */
+  function checkSignature(reading: MeterReading, body: Record<string, unknown>, meter: MeterInfo, source: ReadingSource): { evidence: boolean } {
+    if (!isEnergyReading(reading) || source === "operator_correction") return { evidence: false };
+    const signed = body.signature !== undefined;
+    // A trusted non-MQTT source may send what the meter did not sign: kept, never evidence.
+    if (!signed && source !== "mqtt") return { evidence: false };
+    if (!meter.signer) {
+      throw new ReadingRejectedError({ reason: "meter_signer_unset", field: "topic.deviceId", rule: `meter "${meter.meterId}" has no signing key in the prosumer registry, so none of its energy readings can be delivery evidence` });
+    }
+    const check = verifyReadingSignature({ meterId: reading.meterId, metric: reading.metric, payload: body, signer: meter.signer });
+    if (!check.ok) throw new ReadingRejectedError({ reason: check.reason, field: "signature", rule: check.rule });
+    return { evidence: true };
+  }
+
+  function settle(
+    topic: DeviceTopic, topicName: string, payload: Uint8Array, nowMs: number, meter: MeterInfo | undefined,
+    reading: MeterReading, body: Record<string, unknown>, options: Required<Pick<IngestOptions, "source">> & IngestOptions, slot?: VerdictSlot,
+    signatureChecked?: SignatureOutcome,
+  ): HandleOutcome {
     const batch = open;
     try {
       if (!meter) throw new ReadingRejectedError({ reason: "unknown_meter", field: "topic.deviceId", rule: `meter "${topic.deviceId}" is not in the prosumer registry` });
+      const checked = signatureChecked ?? signatureOutcome(reading, body, meter, options.source);
+      if (checked instanceof ReadingRejectedError) throw checked;
+      const { evidence } = checked;
+      const stream = evidence ? EVIDENCE_STREAM : `${options.source}/${reading.kind}`;
       const hash = createHash("sha256").update(payload).digest("hex");
-      const { duplicate } = checkHistory(reading, meter, hash);
+      const { duplicate } = checkHistory(reading, meter, hash, stream);
       if (duplicate) {
         batch.duplicates++;
-        if (slot) slot.value = { accepted: true, duplicate: true };
+        if (slot) slot.value = { accepted: true, duplicate: true, evidence };
       } else {
-        if (slot) slot.value = { accepted: true, duplicate: false };
-        remember(reading, hash);
+        if (slot) slot.value = { accepted: true, duplicate: false, evidence };
+        remember(reading, hash, stream);
         batch.rows.push({
           meter_id: reading.meterId, metric: reading.metric, kind: reading.kind, reading_at: reading.atMs,
           value: reading.kind === "counter" ? reading.wh : reading.kind === "power" ? reading.watts : null,
           export_wh: reading.kind === "interval" ? reading.exportWh : null,
           import_wh: reading.kind === "interval" ? reading.importWh : null,
           payload_hash: hash, payload: Buffer.from(payload).toString("utf8"), received_at: nowMs, late: isLate(reading, nowMs),
+          evidence, source: options.source, correction_reason: options.source === "operator_correction" ? options.reason!.trim() : null, stream,
           topic: topicName, verdict: slot,
         });
       }
@@ -432,6 +502,15 @@ export function createReadingIngest(deps: IngestDependencies): ReadingIngest {
     return { committed: batch.committed };
   }
 
+  function signatureOutcome(reading: MeterReading, body: Record<string, unknown>, meter: MeterInfo, source: ReadingSource): SignatureOutcome {
+    try {
+      return checkSignature(reading, body, meter, source);
+    } catch (err) {
+      if (!(err instanceof ReadingRejectedError)) throw err;
+      return err;
+    }
+  }
+
   function rejected(topicName: string, err: ReadingRejectedError, payload: Uint8Array, nowMs: number, slot?: VerdictSlot): HandleOutcome {
     const batch = open;
     if (slot) slot.value = rejection(err);
@@ -440,10 +519,13 @@ export function createReadingIngest(deps: IngestDependencies): ReadingIngest {
     return { committed: batch.committed };
   }
 
-  function handleMessage(topicName: string, payload: Uint8Array, slot?: VerdictSlot): HandleOutcome | Promise<HandleOutcome> {
+  function handleMessage(topicName: string, payload: Uint8Array, options: IngestOptions = {}, slot?: VerdictSlot): HandleOutcome | Promise<HandleOutcome> {
     // After close nothing is stored: such a message is never acknowledged, so the broker keeps
     // it for the session and hands it to the next run.
     if (closed) return { committed: new Promise<void>(() => {}) };
+    const source = options.source ?? "mqtt";
+    if (!(readingSources as readonly string[]).includes(source)) throw new TypeError(`unknown reading source ${JSON.stringify(source)}`);
+    const resolved = { ...options, source };
     metrics.messagesIn++;
     const nowMs = clock();
     const topic = parseDeviceTopic(rules.topicRoot, topicName);
@@ -451,21 +533,26 @@ export function createReadingIngest(deps: IngestDependencies): ReadingIngest {
       return rejected(topicName, new ReadingRejectedError({ reason: "schema_invalid", field: "topic", rule: `must be ${rules.topicRoot}/{region}/{deviceType}/{deviceId}/{metric}` }), payload, nowMs, slot);
     }
     let reading: MeterReading;
+    let body: Record<string, unknown>;
     try {
-      reading = parseReading(topic, payload, { ...rules, nowMs });
+      ({ reading, body } = parseReadingMessage(topic, payload, { ...rules, nowMs }));
     } catch (err) {
       if (!(err instanceof ReadingRejectedError)) throw err;
       return rejected(topicName, err, payload, nowMs, slot);
     }
     const known = directory.byMeterId(topic.deviceId);
     const overloaded = open.rows.length + open.deadLetters.length >= highWater;
-    if (known && !overloaded) return settle(topic, topicName, payload, nowMs, known, reading, slot);
+    const checked = known ? signatureOutcome(reading, body, known, source) : undefined;
+    // A signature that fails against our copy of the registry may be the first reading under a
+    // key rotated a moment ago: look again (rate-limited) before dead-lettering it.
+    const stale = checked instanceof ReadingRejectedError && (checked.reason === "signature_invalid" || checked.reason === "meter_signer_unset");
+    if (known && !overloaded && !stale) return settle(topic, topicName, payload, nowMs, known, reading, body, resolved, slot, checked);
     return (async () => {
       await backpressure();
       let meter = known;
-      if (!meter) {
+      if (!meter || stale) {
         try {
-          meter = await directory.lookup(topic.deviceId);
+          meter = await directory.lookup(topic.deviceId, { refresh: stale });
         } catch (err) {
           // Without the registry the meter cannot be vouched for; the dead letter keeps the
           // original so it can be replayed.
@@ -473,16 +560,20 @@ export function createReadingIngest(deps: IngestDependencies): ReadingIngest {
           metrics.chainErrors++;
         }
       }
-      return settle(topic, topicName, payload, nowMs, meter, reading, slot);
+      return settle(topic, topicName, payload, nowMs, meter, reading, body, resolved, slot, meter === known && !stale ? checked : undefined);
     })();
   }
 
   return {
-    handleMessage: (topicName, payload) => handleMessage(topicName, payload),
-    async submit(topicName, payload) {
+    handleMessage: (topicName, payload, options) => {
+      checkCorrection(options);
+      return handleMessage(topicName, payload, options);
+    },
+    async submit(topicName, payload, options = {}) {
+      checkCorrection(options);
       if (closed || closing) throw new BaseError("the meter bridge is shutting down: send the reading again later", { code: "unavailable", retryable: true });
       const slot: VerdictSlot = {};
-      const outcome = await handleMessage(topicName, payload, slot);
+      const outcome = await handleMessage(topicName, payload, { ...options, source: options.source ?? "api" }, slot);
       try {
         await outcome.committed;
       } catch (err) {
@@ -503,12 +594,12 @@ export function createReadingIngest(deps: IngestDependencies): ReadingIngest {
       }
     },
     async load() {
-      const rows = await sql<{ meter_id: string; metric: string; reading_at: bigint; value: bigint; payload_hash: string }>`
-        select distinct on (meter_id, metric) meter_id, metric, reading_at, value, payload_hash
+      const rows = await sql<{ meter_id: string; metric: string; stream: string; reading_at: bigint; value: bigint; payload_hash: string }>`
+        select distinct on (meter_id, metric, stream) meter_id, metric, stream, reading_at, value, payload_hash
         from bridge_readings where kind = 'counter' and reading_at >= ${String(clock() - rules.retentionSeconds * 1000)}::int8
-        order by meter_id, metric, reading_at desc`.execute(db);
+        order by meter_id, metric, stream, reading_at desc`.execute(db);
       for (const r of rows.rows) {
-        series.set(`${r.meter_id}/${r.metric}`, [{ atMs: Number(r.reading_at), value: Number(r.value), hash: r.payload_hash }]);
+        series.set(seriesKey(r.meter_id, r.metric, r.stream), [{ atMs: Number(r.reading_at), value: Number(r.value), hash: r.payload_hash }]);
       }
     },
     async close() {
@@ -518,6 +609,30 @@ export function createReadingIngest(deps: IngestDependencies): ReadingIngest {
       if (timer) clearTimeout(timer);
     },
   };
+}
+
+/** The stream of the meter's signed energy readings (bridge_readings.stream). */
+export const EVIDENCE_STREAM = "evidence";
+
+/**
+ * A meter's history is kept per stream: signed readings are checked (order, bounds,
+ * duplicates) only against signed readings, so unsigned data can never make an honest reading
+ * look like a counter reset or a conflict.
+ */
+function seriesKey(meterId: string, metric: string, stream: string): string {
+  return `${meterId}/${metric}/${stream}`;
+}
+
+function rowKey(meterId: string, metric: string, stream: string, readingAt: number | bigint): string {
+  return `${meterId}\u0000${metric}\u0000${stream}\u0000${readingAt}`;
+}
+
+function checkCorrection(options: IngestOptions | undefined) {
+  if (options?.source !== "operator_correction") return;
+  const reason = options.reason?.trim() ?? "";
+  if (reason.length === 0 || reason.length > CORRECTION_REASON_MAX) {
+    throw new ValidationError("reason", `an operator correction needs a reason of 1 to ${CORRECTION_REASON_MAX} characters`);
+  }
 }
 
 /** The verdict of a rejection; the error's message is `field: rule`, the verdict keeps them apart. */

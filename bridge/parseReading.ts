@@ -1,7 +1,7 @@
 // Turns one MQTT message from a smart meter into a typed reading, or throws
 // ReadingRejectedError with the reason, the field and the rule. Only what a single message can
 // show is checked here (size, JSON, schema, units, clock, interval grid); what needs the meter's
-// history or its registry entry is checked by acceptReading.
+// history or its registry entry (the meter's signature among them) is checked by ingestReadings.
 import { ReadingRejectedError } from "./errors.js";
 import { isReadingMetric, type DeviceTopic } from "./topics.js";
 import { isEnergyUnit, isPowerUnit, kwhToWh, toBaseUnits, type ReadingUnit } from "./units.js";
@@ -55,6 +55,16 @@ const ISO_8601 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\
 const QUALITY_MAX = 32;
 
 export function parseReading(topic: DeviceTopic, payload: Uint8Array, rules: ParseRules): MeterReading {
+  return parseReadingMessage(topic, payload, rules).reading;
+}
+
+/** A parsed reading and the JSON object it came from (what the meter's signature covers). */
+export interface ParsedReadingMessage {
+  reading: MeterReading;
+  body: Record<string, unknown>;
+}
+
+export function parseReadingMessage(topic: DeviceTopic, payload: Uint8Array, rules: ParseRules): ParsedReadingMessage {
   if (payload.byteLength > rules.maxPayloadBytes) {
     throw reject("payload_too_large", "payload", `must be at most ${rules.maxPayloadBytes} bytes, got ${payload.byteLength}`);
   }
@@ -75,7 +85,13 @@ export function parseReading(topic: DeviceTopic, payload: Uint8Array, rules: Par
   if (o.meter_id !== undefined && o.meter_id !== meterId) {
     throw reject("meter_mismatch", "meter_id", `must equal the topic's device id "${meterId}"`);
   }
-  return topic.metric === "interval" ? parseInterval(meterId, o, rules) : parseInstant(meterId, topic.metric, o, rules);
+  const reading = topic.metric === "interval" ? parseInterval(meterId, o, rules) : parseInstant(meterId, topic.metric, o, rules);
+  return { reading, body: o };
+}
+
+/** Energy readings are delivery evidence and must be signed; power samples never settle anything. */
+export function isEnergyReading(reading: MeterReading): reading is CounterReading | IntervalReading {
+  return reading.kind !== "power";
 }
 
 function parseInstant(meterId: string, metric: "export" | "import", o: Record<string, unknown>, rules: ParseRules): CounterReading | PowerReading {

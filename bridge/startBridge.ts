@@ -1,6 +1,7 @@
 // The bridge assembled from its parts, with every dependency passed in (database, chain client,
-// oracle account, trade source, clock), so tests run it against a real broker, chain and
-// database with their own clock. main.ts builds the dependencies from the environment.
+// oracle account, the indexer's database as the trade source, clock), so tests run it against a
+// real broker, chain, indexer and database with their own clock. main.ts builds the
+// dependencies from the environment.
 //
 // One loop (tick) does the periodic work in order: read new registry entries, close windows
 // whose grace period ended (decisions + outbox), drain the outbox to the chain, expire
@@ -9,6 +10,7 @@
 import { EventEmitter } from "node:events";
 import type { Kysely } from "kysely";
 import type { Address, LocalAccount, PublicClient } from "viem";
+import type { IndexerDatabase } from "../indexer/store/schema.js";
 import type { Logger } from "../lib/logger.js";
 import type { BridgeConfig } from "./config.js";
 import { connectMqtt, type MqttLink } from "./connectMqtt.js";
@@ -17,13 +19,13 @@ import { decideDueDeliveries, type DecidedWindow } from "./decideDeliveries.js";
 import {
   expireUnacknowledgedCommands, recordCommandStatus, sendDeviceCommand, type CommandAck, type CommandDependencies, type DeviceAddress, type DeviceCommand, type SentCommand,
 } from "./deviceCommands.js";
-import { createReadingIngest, type CommitSummary, type CommittedReading, type ReadingVerdict } from "./ingestReadings.js";
+import { createReadingIngest, type CommitSummary, type CommittedReading, type IngestOptions, type ReadingVerdict } from "./ingestReadings.js";
 import { createRegistryMeterDirectory, type MeterDirectory } from "./meterDirectory.js";
 import { createMetrics, snapshotMetrics, type BridgeMetrics } from "./metrics.js";
 import { countUnsent } from "./outbox.js";
 import { retryDelayMs, sendDeliveryReports, type ReportResult } from "./sendDeliveryReports.js";
 import { metricsTopic, parseDeviceTopic, readingSubscription, statusSubscription } from "./topics.js";
-import { createChainTradesDue, type TradesDue } from "./tradesDue.js";
+import { createIndexedTradesDue, type TradesDue } from "./tradesDue.js";
 
 export type BridgeSettings = Pick<
   BridgeConfig,
@@ -40,15 +42,20 @@ export interface StartBridgeParameters {
   oracle: LocalAccount;
   market: Address;
   registry: Address;
-  /** First block to read market and registry events from (the deployment block). */
+  /** First block to read registry events and our own DeliveryConfirmed from (the deployment block). */
   startBlock: bigint;
+  /**
+   * Where the trades to report come from: an indexer's tables for this chain (the node's and the
+   * standalone bridge's own database), each trade only once it is `finalityDepth` blocks under
+   * the indexer's head (tradesDue.ts).
+   */
+  indexer: { db: Kysely<IndexerDatabase>; finalityDepth: number };
   chainId: number;
   logger: Logger;
   /** Unix milliseconds; Date.now by default. */
   clock?: () => number;
   /** Run tick() every settings.tickMs (default true); tests call tick() themselves. */
   autoTick?: boolean;
-  tradesDue?: TradesDue;
   directory?: MeterDirectory;
 }
 
@@ -88,7 +95,7 @@ export interface Bridge {
    * publish them) through the same validation and storage, and resolves once it is committed
    * or dead-lettered, with the verdict.
    */
-  submitReading(topic: string, payload: Uint8Array): Promise<ReadingVerdict>;
+  submitReading(topic: string, payload: Uint8Array, options?: IngestOptions): Promise<ReadingVerdict>;
   close(): Promise<void>;
 }
 
@@ -98,7 +105,7 @@ export async function startBridge(p: StartBridgeParameters): Promise<Bridge> {
   const metrics = createMetrics();
   const events = new EventEmitter<BridgeEvents>();
   const directory = p.directory ?? createRegistryMeterDirectory({ client, registry: p.registry, fromBlock: p.startBlock });
-  const tradesDue = p.tradesDue ?? createChainTradesDue({ client, market: p.market, fromBlock: p.startBlock });
+  const tradesDue: TradesDue = createIndexedTradesDue({ db: p.indexer.db, chainId: p.chainId, finalityDepth: p.indexer.finalityDepth, client, logger });
   const decided = new Set<bigint>();
   let connectedSinceMs: number | undefined;
   let mqttLink: MqttLink | undefined;
@@ -242,7 +249,7 @@ export async function startBridge(p: StartBridgeParameters): Promise<Bridge> {
     tick,
     flushReadings: () => ingest.flush(),
     sendCommand: (device, command) => sendDeviceCommand(commandDeps, device, command),
-    submitReading: (topic, payload) => ingest.submit(topic, payload),
+    submitReading: (topic, payload, options) => ingest.submit(topic, payload, options),
     async close() {
       closed = true;
       if (timer) clearTimeout(timer);

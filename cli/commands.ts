@@ -5,7 +5,7 @@ import { maxUint256 } from "viem";
 import type { EnergyClient } from "../sdk/createEnergyClient.js";
 import type { OrderStatus, TradeStatus } from "../sdk/types.js";
 import { formatEnergy, formatPricePerKWh, formatTokenAmount } from "../sdk/units.js";
-import { formatBalance, formatChain, formatListings, formatOrder, formatOrders, formatTrades, toJson } from "./format.js";
+import { formatBalance, formatChain, formatEvidenceCheck, formatListings, formatOrder, formatOrders, formatTrades, toJson } from "./format.js";
 import { UsageError } from "./usage.js";
 
 export type OptionValues = Record<string, string | boolean | undefined>;
@@ -19,6 +19,8 @@ export interface CommandRun {
 export interface CommandOutput {
   json: unknown;
   text: string;
+  /** 0 unless the command's answer is itself a refusal (evidence that does not verify: 1). */
+  exitCode?: number;
 }
 
 export interface Command {
@@ -243,6 +245,24 @@ export const commands: Command[] = [
       if (reason === undefined) throw new UsageError("--reason is required: say why (its hash goes on-chain)", "dispute <tradeId> --reason <text>");
       const r = await client.openDispute({ tradeId: args[0]!, reason });
       return { json: r, text: `disputed trade ${r.tradeId}; reason hash ${r.reasonHash} (tx ${r.txHash})` };
+    },
+  },
+  {
+    name: "verify-evidence",
+    summary: "re-derive a trade's delivery report from its evidence, checked against the chain only",
+    usage: "verify-evidence <tradeId> [--market <address>]",
+    options: { market: { type: "string" } },
+    args: { required: ["tradeId"] },
+    wallet: false,
+    async run({ client, args, values }) {
+      // From the node only the evidence bytes; the report, the meters' keys and the trades are
+      // read from the chain's JSON-RPC (--rpc to use one the node does not choose).
+      const r = await client.verifyTradeEvidence({ tradeId: args[0]!, market: str(values, "market") });
+      const json = {
+        tradeId: r.tradeId, verified: r.ok, deliveredWh: r.deliveredWh ?? null, basis: r.basis ?? null, market: r.market, registry: r.registry,
+        reported: r.report ?? null, evidenceHash: r.evidenceHash, readings: r.readings, problems: r.problems,
+      };
+      return { json, text: formatEvidenceCheck(r), exitCode: r.ok ? 0 : 1 };
     },
   },
   {

@@ -2,6 +2,7 @@
 // in UTC. Machine output (--json) does not come through here: it keeps base units as strings.
 import { maxUint256 } from "viem";
 import type { GetBalanceReturnType } from "../sdk/actions/getBalance.js";
+import type { VerifyTradeEvidenceReturnType } from "../sdk/actions/verifyTradeEvidence.js";
 import { isoMinute } from "../sdk/markets.js";
 import type { ChainInfo, ListingJson, OrderRecord, TradeHistoryItem } from "../sdk/types.js";
 import { formatDecimal, formatEnergy, formatPricePerKWh, formatTokenAmount } from "../sdk/units.js";
@@ -82,6 +83,24 @@ export function formatTrades(trades: TradeHistoryItem[], info: ChainInfo): strin
 }
 
 /** JSON with bigints as decimal strings (uint256 does not fit a JSON number). */
+/** A delivery report re-derived from its evidence: what the chain says, what the readings give, what failed. */
+export function formatEvidenceCheck(r: VerifyTradeEvidenceReturnType): string {
+  const lines = [
+    r.ok
+      ? `trade ${r.tradeId}: the evidence verifies against the chain`
+      : `trade ${r.tradeId}: the evidence does NOT verify (${r.problems.length} problem${r.problems.length === 1 ? "" : "s"})`,
+    r.report
+      ? `  reported     ${formatEnergy(r.report.deliveredWh)} (DeliveryConfirmed in ${r.report.txHash}, block ${r.report.blockNumber}, ${new Date(Number(r.report.reportedAt) * 1000).toISOString()})`
+      : "  reported     nothing: the chain has no DeliveryConfirmed for this trade",
+    `  re-derived   ${r.deliveredWh === undefined ? "nothing (the evidence is too broken)" : `${formatEnergy(r.deliveredWh)} (${r.basis})`} from the ${r.readings.filter((x) => x.signer).length} of ${r.readings.length} reading${r.readings.length === 1 ? "" : "s"} whose signature verifies`,
+    `  evidence     keccak256 ${r.evidenceHash}${r.report ? (r.report.evidenceHash.toLowerCase() === r.evidenceHash.toLowerCase() ? " (matches the report)" : ` (the report says ${r.report.evidenceHash})`) : ""}`,
+    `  contracts    market ${r.market}, registry ${r.registry} (the market's)`,
+    ...r.readings.map((x) => `  reading      ${x.party} meter ${x.meter} ${x.metric}: ${x.signer ? `signed by registered key ${x.signer}` : "NOT signed by a key the registry held"}`),
+    ...r.problems.map((p) => `  problem      [${p.code}] ${p.path ? `${p.path}: ` : ""}${p.detail}`),
+  ];
+  return lines.join("\n");
+}
+
 export function toJson(value: unknown): string {
   return JSON.stringify(value, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v), 2);
 }

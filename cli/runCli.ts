@@ -143,7 +143,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     }
     const result = await command.run({ client, values, args });
     out(json ? toJson(result.json) : result.text);
-    return 0;
+    return result.exitCode ?? 0;
   } catch (e) {
     if (e instanceof UsageError) {
       if (json) err(toJson({ error: { code: "usage", detail: e.message, usage: `energy ${e.usage ?? "<command> [options]"}` } }));

@@ -16,6 +16,7 @@ import { energyMarketAbi, prosumerRegistryAbi, testEuroAbi } from "../contracts/
 import { roleIds } from "../contracts/client/deploy.js";
 import { sourceMask, type EnergySourceName } from "../contracts/client/order.js";
 import { meterIdToBytes32 } from "../bridge/meterDirectory.js";
+import { deriveMeterKeyPair, type MeterKeyPair } from "../bridge/readingSignature.js";
 import { hexToBytes, signDigest } from "../engine/intake/orderSignature.js";
 import { zoneToHex } from "../engine/markets.js";
 import type { Household } from "./community.js";
@@ -27,7 +28,7 @@ import type { ContractCall, TransactionSender } from "./sendTransactions.js";
  * Calls per Multicall3 transaction and the gas each may take: a transaction may use at most 2^24
  * gas (EIP-7825, the embedded chain's hardfork).
  */
-const BATCHES = { register: { calls: 100, gas: 150_000n }, faucet: { calls: 150, gas: 70_000n }, permit: { calls: 150, gas: 100_000n } } as const;
+const BATCHES = { register: { calls: 60, gas: 210_000n }, faucet: { calls: 150, gas: 70_000n }, permit: { calls: 150, gas: 100_000n } } as const;
 
 export interface OnboardHouseholdsParameters {
   client: PublicClient;
@@ -45,7 +46,17 @@ export interface OnboardHouseholdsParameters {
 
 export interface OnboardHouseholdsReturnType {
   multicall: Address;
+  /** Each home's meter key by meter id: the meter signs its readings with it (the registry holds its public key). */
+  meterKeys: Map<string, MeterKeyPair>;
   transactions: number;
+}
+
+/**
+ * A simulated home's meter key, derived from its wallet's key: the same community always has the
+ * same meter keys. A real meter makes its key inside itself and never shows it.
+ */
+export function householdMeterKey(wallet: HouseholdWallet): MeterKeyPair {
+  return deriveMeterKeyPair(`demo-meter:${wallet.privateKeyHex.toLowerCase()}`);
 }
 
 /** What a home may sell: its PV, and what its battery stores. */
@@ -63,13 +74,26 @@ export async function onboardHouseholds(p: OnboardHouseholdsParameters): Promise
   const multicall = getContractAddress({ from: operator.address, nonce: BigInt(nonce) });
   await operator.send([{ to: undefined, data: multicall3Bytecode, gas: 3_000_000n, label: "deploy Multicall3" }]);
 
-  const registrations = p.households.map((h, i) => ({
-    target: contracts.ProsumerRegistry, allowFailure: false,
-    callData: encodeFunctionData({
-      abi: prosumerRegistryAbi, functionName: "registerProsumer",
-      args: [p.wallets[i]!.address, meterIdToBytes32(h.meterId)!, zoneToHex(h.zone), BigInt(h.exportLimitW), BigInt(h.importLimitW), registeredSources(h)],
-    }),
-  }));
+  // Each home is registered with its meter, then its meter's signing key: only readings signed
+  // by that key can prove a delivery.
+  const meterKeys = new Map<string, MeterKeyPair>();
+  const registrations = p.households.flatMap((h, i) => {
+    const key = householdMeterKey(p.wallets[i]!);
+    meterKeys.set(h.meterId, key);
+    return [
+      {
+        target: contracts.ProsumerRegistry, allowFailure: false,
+        callData: encodeFunctionData({
+          abi: prosumerRegistryAbi, functionName: "registerProsumer",
+          args: [p.wallets[i]!.address, meterIdToBytes32(h.meterId)!, zoneToHex(h.zone), BigInt(h.exportLimitW), BigInt(h.importLimitW), registeredSources(h)],
+        }),
+      },
+      {
+        target: contracts.ProsumerRegistry, allowFailure: false,
+        callData: encodeFunctionData({ abi: prosumerRegistryAbi, functionName: "setMeterSigner", args: [p.wallets[i]!.address, key.signer] }),
+      },
+    ];
+  });
 
   const drips = p.wallets.map((w) => ({
     target: contracts.PaymentToken, allowFailure: false,
@@ -123,5 +147,5 @@ export async function onboardHouseholds(p: OnboardHouseholdsParameters): Promise
     : [];
   const all = [...fees, role("grantRole"), ...batched("register", registrations), role("revokeRole"), ...batched("faucet", drips), ...batched("permit", permits)];
   await operator.send(all);
-  return { multicall, transactions: all.length + 1 };
+  return { multicall, meterKeys, transactions: all.length + 1 };
 }

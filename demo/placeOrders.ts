@@ -18,6 +18,8 @@ export interface OrderToPlace {
   nonce: bigint;
   /** Unix seconds the order stops being fillable. */
   expiry: number;
+  /** A sale's source (EnergySource); default solar, the home's PV surplus. */
+  source?: number;
 }
 
 export interface PlacedOrder {
@@ -55,8 +57,8 @@ export function createOrderPlacer(domain: MarketDomain) {
         maker: o.maker, side: sell ? SIDE_SELL : SIDE_BUY, zone: zoneHex(a.zone),
         deliveryStart: BigInt(a.intervalStart), deliveryEnd: BigInt(a.intervalStart + intervalSeconds),
         energyWh: BigInt(a.energyWh), limitPricePerKWh: BigInt(a.limitPricePerKWh),
-        // What the home exports is its PV surplus; a buyer takes any source from any seller.
-        source: sell ? EnergySource.solar : 0, acceptedSources: 0, minSellerReputationBps: 0,
+        // What the home exports is its PV surplus unless told (a battery's sale); a buyer takes any source from any seller.
+        source: sell ? (o.source ?? EnergySource.solar) : 0, acceptedSources: 0, minSellerReputationBps: 0,
         nonce: o.nonce, expiry: BigInt(o.expiry),
       };
       const signature = signDigest(o.privateKey, hashOrder(order));

@@ -42,7 +42,7 @@ import { deliverHouseholdInterval, initialHouseholdState, intervalOf, planHouseh
 import { meterReadingsFor, type MeterReadings } from "./meterReadings.js";
 import { onboardHouseholds } from "./onboardHouseholds.js";
 import { createOrderPlacer, type PlacedOrder } from "./placeOrders.js";
-import { connectMeterPublisher, type MeterPublisher } from "./publishReadings.js";
+import { connectMeterPublishers, type MeterLogin, type MeterPublisher } from "./publishReadings.js";
 import { writeTradeReport, type TradeRecord, type TradeReportJson } from "./report.js";
 import { createSimClock, type SimClock } from "./simClock.js";
 import type { SkyCondition } from "./solar.js";
@@ -248,7 +248,22 @@ export async function runDemo(options: RunDemoOptions = {}): Promise<RunDemoResu
         mapConcurrent(wallets, options.httpConcurrency ?? 256, (w) => signIn(a, w.address, w.privateKey, sim.now())),
       ]),
     );
-    meters = await connectMeterPublisher({ url: n.mqttUrl, topicRoot: n.bridge.topicRoot, region: METER_REGION, clientId: `demo-meters-${seed}` });
+    // Each meter gets its own broker credential from the node's operator (as `POST /v1/devices`
+    // would give it) and signs its readings with its own key: the demo's meters are held to the
+    // same rules as real ones.
+    const devices = n.services.devices;
+    if (!devices) throw new Error("the node has no device credentials: its broker would refuse the meters");
+    const logins = new Map<string, MeterLogin>();
+    await mapConcurrent(homes, 32, async (h) => {
+      // A kept data folder (--data) already holds the meter's credential: a new password then.
+      const issued = await devices.issue({ deviceId: h.meterId, deviceType: "smart-meter", region: METER_REGION, issuedBy: "demo" })
+        .catch((err: unknown) => ((err as { code?: string }).code === "device_exists" ? devices.rotate(h.meterId) : Promise.reject(err)));
+      logins.set(h.meterId, { username: issued.username, password: issued.password });
+    });
+    meters = await connectMeterPublishers({
+      url: n.mqttUrl, topicRoot: n.bridge.topicRoot, region: METER_REGION, logins,
+      keys: new Map([...onboarded.meterKeys].map(([meterId, key]) => [meterId, key.privateKey])),
+    });
     progress(`onboarded: ${households} prosumers registered, funded and approved in ${onboarded.transactions} transactions; ${sessions.length} wallets signed in; meters connected`);
 
     // ---- the homes' day before trading opens: no market, all surplus to the grid

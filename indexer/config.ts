@@ -15,7 +15,7 @@ export interface IndexerConfig {
   contracts?: IndexedContracts;
   /** Overrides the deployment file's block. */
   startBlock?: bigint;
-  /** Undefined: 12 on a local chain, 64 elsewhere (see defaultFinalityDepth). */
+  /** FINALITY_DEPTH (INDEXER_FINALITY_DEPTH); undefined: 12 on a local chain, 64 elsewhere (see defaultFinalityDepth). */
   finalityDepth?: number;
   pollIntervalMs: number;
   logRange: { initial: number; max: number };
@@ -90,7 +90,9 @@ export function readIndexerConfig(env: NodeJS.ProcessEnv): IndexerConfig {
     if (!/^\d+$/.test(raw)) throw new IndexerConfigError(startBlockVariable, "must be a block number (a non-negative integer)", raw);
     config.startBlock = BigInt(raw);
   }
-  if (present(env.INDEXER_FINALITY_DEPTH)) config.finalityDepth = integer(env, "INDEXER_FINALITY_DEPTH", 0, 1, 10_000);
+  // One setting with the bridge and the node: the bridge reports a trade only once it is this deep.
+  const finalityVariable = nameOf("FINALITY_DEPTH");
+  if (present(env[finalityVariable])) config.finalityDepth = integer(env, finalityVariable, 0, 1, 10_000);
   return config;
 }
 

@@ -41,7 +41,7 @@ export class DeepReorgError extends BaseError {
   constructor(readonly checkpointBlock: bigint, readonly finalityDepth: number, details: string) {
     super(
       `reorg deeper than the finality depth (${finalityDepth} blocks) below block ${checkpointBlock}; ` +
-        "the indexed data may be on a dropped branch: re-index from scratch, or raise INDEXER_FINALITY_DEPTH if this chain reorgs that deep",
+        "the indexed data may be on a dropped branch: re-index from scratch, or raise FINALITY_DEPTH if this chain reorgs that deep",
       { code: "deep_reorg", details },
     );
   }

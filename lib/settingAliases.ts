@@ -13,6 +13,7 @@ export const settingAliases = {
     MARKET_ADDRESS: ["BRIDGE_MARKET_ADDRESS"],
     REGISTRY_ADDRESS: ["BRIDGE_REGISTRY_ADDRESS"],
     START_BLOCK: ["BRIDGE_START_BLOCK"],
+    FINALITY_DEPTH: ["BRIDGE_FINALITY_DEPTH"],
   },
   indexer: {
     CHAIN_RPC_URL: ["INDEXER_RPC_URL"],
@@ -20,6 +21,7 @@ export const settingAliases = {
     MARKET_ADDRESS: ["INDEXER_MARKET_ADDRESS"],
     REGISTRY_ADDRESS: ["INDEXER_REGISTRY_ADDRESS"],
     START_BLOCK: ["INDEXER_START_BLOCK"],
+    FINALITY_DEPTH: ["INDEXER_FINALITY_DEPTH"],
     COMPLIANCE_EMISSION_FACTOR_KG_PER_KWH: ["INDEXER_CO2_KG_PER_KWH"],
   },
 } as const satisfies Record<string, Record<string, readonly string[]>>;

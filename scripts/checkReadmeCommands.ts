@@ -63,6 +63,7 @@ export const checkedElsewhere: Record<string, string> = {
   test: "CI's next step (npm test)",
   build: "npm test compiles the contracts; build:web is checked here",
   "check:readme": "is this check",
+  "mqtt:mosquitto-config": "test/bridge/mosquittoAuth.test.ts runs it and a real Mosquitto with its output",
 };
 
 /** Environment a newcomer has: none of the node's, bridge's or indexer's settings. */
@@ -207,7 +208,10 @@ async function main(): Promise<void> {
       });
       for (const c of withNode) {
         // `npm run deploy` writes a new deployment record; give it its own folder so the node's stays.
-        await run(c, c.script === "deploy" ? { ...env, DEPLOYMENTS_DIR: ".data/readme-check-deployments" } : env);
+        // The standalone bridge needs a broker that checks credentials or one the operator runs:
+        // the README's example points it at the machine's Mosquitto.
+        const own = c.script === "deploy" ? { DEPLOYMENTS_DIR: ".data/readme-check-deployments" } : c.script === "bridge" ? { MQTT_URL: process.env.CHECK_MQTT_URL ?? "mqtt://127.0.0.1:1883" } : {};
+        await run(c, { ...env, ...own });
       }
     }
     const stopStarted = Date.now();

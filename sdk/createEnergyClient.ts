@@ -20,6 +20,7 @@ import { placeOrder, type PlaceOrderParameters } from "./actions/placeOrder.js";
 import { releaseEarly, type ReleaseEarlyParameters } from "./actions/releaseEarly.js";
 import { requestFaucet, type RequestFaucetParameters } from "./actions/requestFaucet.js";
 import { takeListing, type TakeListingParameters } from "./actions/takeListing.js";
+import { verifyTradeEvidence, type VerifyTradeEvidenceParameters } from "./actions/verifyTradeEvidence.js";
 import type { EnergyContext } from "./context.js";
 import { clientError } from "./errors.js";
 
@@ -96,6 +97,8 @@ export function createEnergyClient(options: EnergyClientOptions) {
     auditedTrade: (params: { tradeId: string | bigint }) => getAuditedTrade(ctx, params),
     openDispute: (params: OpenDisputeParameters) => openDispute(ctx, params),
     releaseEarly: (params: ReleaseEarlyParameters) => releaseEarly(ctx, params),
+    /** Re-derives a trade's delivery report from its evidence, checked against the chain only. */
+    verifyTradeEvidence: (params: VerifyTradeEvidenceParameters) => verifyTradeEvidence(ctx, params),
   };
 }
 

@@ -57,6 +57,30 @@ export async function apiRequest<T>(ctx: EnergyContext, req: ApiRequest): Promis
   return body as T;
 }
 
+/**
+ * A GET whose body matters byte for byte (a delivery's evidence, whose hash is on chain): the
+ * text exactly as the node sent it; a problem answer throws like apiRequest.
+ */
+export async function apiRequestText(ctx: EnergyContext, path: string): Promise<string> {
+  let response: Response;
+  try {
+    response = await ctx.fetch(apiUrl(ctx, path), { method: "GET", headers: { accept: "application/json, application/problem+json" } });
+  } catch (err) {
+    throw new EnergyClientError({ code: "network_error", source: "api", retryable: true, cause: err, detail: `cannot reach the node at ${ctx.apiUrl} (${(err as Error)?.message ?? String(err)})` });
+  }
+  const text = await response.text();
+  if (!response.ok) {
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      body = undefined;
+    }
+    throw problemError(response.status, body, `GET ${path}`);
+  }
+  return text;
+}
+
 function problemError(status: number, body: unknown, what: string): EnergyClientError {
   const p = (body && typeof body === "object" ? body : {}) as ProblemJson;
   const code = typeof p.code === "string" ? p.code : "http_error";

@@ -23,3 +23,4 @@ export { placeOrder, type OrderSide, type PlaceOrderParameters, type PlaceOrderR
 export { releaseEarly, type ReleaseEarlyParameters, type ReleaseEarlyReturnType } from "./actions/releaseEarly.js";
 export { requestFaucet, type RequestFaucetParameters, type RequestFaucetReturnType } from "./actions/requestFaucet.js";
 export { takeListing, type TakeListingParameters, type TakeListingReturnType } from "./actions/takeListing.js";
+export { verifyTradeEvidence, type VerifyTradeEvidenceParameters, type VerifyTradeEvidenceReturnType } from "./actions/verifyTradeEvidence.js";

@@ -8,6 +8,8 @@ import websocket from "@fastify/websocket";
 import Fastify, { LogController, type FastifyInstance, type FastifyPluginAsync } from "fastify";
 import { indexerApi } from "../indexer/api/plugin.js";
 import { readAccount } from "./auth/authenticate.js";
+import { createOperatorRoles } from "./auth/operatorRoles.js";
+import type { SiweDomainSource } from "./auth/siweDomains.js";
 import type { NodeServices } from "./context.js";
 import { handleApiError, problemOf, problemSchema, sendProblem } from "./problems.js";
 import { createRateLimits } from "./rateLimit.js";
@@ -26,8 +28,11 @@ export interface ApiSettings {
   /** Largest request body, bytes. */
   bodyLimit: number;
   rateLimit: { perIpPerMinute: number; perAddressPerMinute: number };
-  /** Domains a SIWE message may name; empty: the request's Host. */
-  siweDomains: string[];
+  /**
+   * Domains a SIWE message may name: configured (SIWE_DOMAINS), or a list read at each login (the
+   * node's listening address, known after listen). Never the request's Host; empty accepts none.
+   */
+  siweDomains: SiweDomainSource;
 }
 
 export interface BuildAppOptions {
@@ -58,6 +63,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   }) as unknown as FastifyInstance;
 
   app.decorate("node", services);
+  app.decorate("operatorRoles", createOperatorRoles(services.chain));
   app.decorateRequest("account", null);
   app.addSchema(problemSchema);
   app.setErrorHandler(handleApiError);
@@ -76,7 +82,12 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     openapi: {
       openapi: "3.1.0",
       info: { title: "P2P energy market node", version: "1.0.0", description: "Signed orders, markets, readings, VPP and the auditor API of a community energy market." },
-      components: { securitySchemes: { bearer: { type: "http", scheme: "bearer", description: "token from POST /v1/auth/login (Sign-In With Ethereum)" } } },
+      components: {
+        securitySchemes: {
+          bearer: { type: "http", scheme: "bearer", description: "token from POST /v1/auth/login (Sign-In With Ethereum)" },
+          device: { type: "http", scheme: "basic", description: "a device's username and password from POST /v1/devices (the same credential it logs in to MQTT with)" },
+        },
+      },
     },
   });
   await app.register(swaggerUi, { routePrefix: "/docs" });

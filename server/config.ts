@@ -30,6 +30,12 @@ export interface NodeConfig {
     host: string;
     port: number;
     deploymentsDir: string;
+    /**
+     * FINALITY_DEPTH: blocks under the head that may still reorg, for the indexer (undo window)
+     * and the bridge (reports only trades this deep). Absent: 0 on the embedded chain, which
+     * cannot reorg; on CHAIN_RPC_URL the indexer's default (12 on chain 31337/1337, else 64).
+     */
+    finalityDepth?: number;
     /** Keys for a configured chain (the embedded chain uses Hardhat's well-known accounts). */
     matcherKey?: Hex;
     meterOracleKey?: Hex;
@@ -47,8 +53,28 @@ export interface NodeConfig {
     corsOrigins: string[];
     bodyLimit: number;
     rateLimit: { perIpPerMinute: number; perAddressPerMinute: number };
+    /**
+     * The domains (host[:port]) a SIWE message may name (SIWE_DOMAINS, file `siweDomains`), never
+     * the request's Host header, which a phishing site's own message would match. Empty only on
+     * the embedded chain: then the node accepts its own listening address, known once it listens
+     * (startNode). With CHAIN_RPC_URL it is required.
+     */
     siweDomains: string[];
     tokenTtlSeconds: number;
+    /** Longest a sign-in lasts, refreshes included (SESSION_MAX_SECONDS): then the wallet signs in again. */
+    sessionMaxSeconds: number;
+  };
+  /**
+   * What prosumers can make the community wallet (the aggregator) buy through EV charging plans:
+   * open plans and kWh per owner, and the worst-case cost of all plans' orders in any 24 hours.
+   */
+  aggregatorLimits: {
+    /** tEUR (the payment token's whole units) in any 24 hours (AGGREGATOR_MAX_SPEND_PER_DAY). */
+    maxSpendPerDay: number;
+    /** Plans not yet past departure, per owner (EV_PLAN_MAX_OPEN_PER_OWNER). */
+    evPlanMaxOpenPerOwner: number;
+    /** kWh asked for by one owner's plans created in any 24 hours (EV_PLAN_MAX_KWH_PER_DAY). */
+    evPlanMaxKwhPerOwnerPerDay: number;
   };
   settlement: { maxFills: number; maxLatencyMs: number };
   /** Worker threads recovering order signatures (INTAKE_WORKERS); 0 = on the main thread.
@@ -70,6 +96,9 @@ export interface NodeConfig {
     autoRun: boolean;
   };
 }
+
+/** The community wallet's limits when nothing is configured: a household's EV day, a small community's budget. */
+export const defaultAggregatorLimits: NodeConfig["aggregatorLimits"] = { maxSpendPerDay: 50, evPlanMaxOpenPerOwner: 5, evPlanMaxKwhPerOwnerPerDay: 150 };
 
 export const defaultMarkets: MarketConfig[] = [
   { zone: "ZONE-A", mode: "continuous", feedInTariff: 80_000, retailPrice: 350_000, basePrice: 200_000, gateClosureMinutes: 5 },
@@ -115,6 +144,24 @@ function topicLevel(env: Env, name: string, fallback: string, maxLength: number)
   return value;
 }
 
+/** A SIWE domain is an EIP-4361 authority: host[:port], no scheme, path or wildcard. */
+const SIWE_DOMAIN = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
+
+function siweDomains(setting: string, domains: string[]): string[] {
+  for (const d of domains) {
+    if (!SIWE_DOMAIN.test(d)) throw new NodeConfigError(setting, "must list host[:port] entries, e.g. energy.example.org or 127.0.0.1:8080 (no scheme, path or wildcard)", d);
+  }
+  return domains;
+}
+
+/** A non-negative decimal amount of whole token units (tEUR), at most 6 decimals, read exactly. */
+function amount(env: Env, file: Record<string, unknown>, name: string, fileKey: string, fallback: number): number {
+  const raw = env[name] ?? (file[fileKey] === undefined ? undefined : String(file[fileKey]));
+  if (raw === undefined || raw === "") return fallback;
+  if (!/^\d{1,9}(\.\d{1,6})?$/.test(raw)) throw new NodeConfigError(env[name] !== undefined ? name : `config.${fileKey}`, "must be an amount of tEUR from 0 to 999999999 with at most 6 decimals", raw);
+  return Number(raw);
+}
+
 function compliance(env: Env, section: unknown): ComplianceSettings {
   try {
     return readComplianceSettings(env, section);
@@ -151,7 +198,10 @@ export function readConfigFile(env: Env, cwd = process.cwd()): Record<string, un
   }
 }
 
-const knownFileKeys = new Set(["markets", "timeZone", "corsOrigins", "bodyLimit", "rateLimitPerIpPerMinute", "rateLimitPerAddressPerMinute", "siweDomains", "tokenTtlSeconds", "settlementMaxFills", "settlementMaxLatencyMs", "testAccounts", "dataDir", "port", "compliance"]);
+const knownFileKeys = new Set([
+  "markets", "timeZone", "corsOrigins", "bodyLimit", "rateLimitPerIpPerMinute", "rateLimitPerAddressPerMinute", "siweDomains", "tokenTtlSeconds", "sessionMaxSeconds",
+  "settlementMaxFills", "settlementMaxLatencyMs", "testAccounts", "dataDir", "port", "compliance", "aggregatorMaxSpendPerDay", "evPlanMaxOpenPerOwner", "evPlanMaxKwhPerDay",
+]);
 
 export function readNodeConfig(env: Env = process.env, file: Record<string, unknown> = readConfigFile(env)): NodeConfig {
   for (const k of Object.keys(file)) if (!knownFileKeys.has(k)) throw new NodeConfigError(`config.${k}`, `is not a setting; known: ${[...knownFileKeys].join(", ")}`);
@@ -200,6 +250,7 @@ export function readNodeConfig(env: Env = process.env, file: Record<string, unkn
       host: env.CHAIN_HOST ?? "127.0.0.1",
       port: int(env, {}, "CHAIN_PORT", "", 8545, 0, 65_535),
       deploymentsDir: env.DEPLOYMENTS_DIR ?? "deployments",
+      ...(env.FINALITY_DEPTH ? { finalityDepth: int(env, {}, "FINALITY_DEPTH", "", 0, 0, 10_000) } : {}),
     },
     ...(databaseUrl ? { databaseUrl } : {}),
     mqtt: { ...(mqttUrl ? { url: mqttUrl } : {}), host: env.MQTT_HOST ?? "127.0.0.1", port: int(env, {}, "MQTT_PORT", "", 1883, 0, 65_535) },
@@ -213,8 +264,14 @@ export function readNodeConfig(env: Env = process.env, file: Record<string, unkn
         perIpPerMinute: int(env, file, "RATE_LIMIT_PER_IP", "rateLimitPerIpPerMinute", 6_000, 0, 100_000_000),
         perAddressPerMinute: int(env, file, "RATE_LIMIT_PER_ADDRESS", "rateLimitPerAddressPerMinute", 1_200, 0, 100_000_000),
       },
-      siweDomains: list("SIWE_DOMAINS", "siweDomains", []),
+      siweDomains: siweDomains(env.SIWE_DOMAINS !== undefined ? "SIWE_DOMAINS" : "config.siweDomains", list("SIWE_DOMAINS", "siweDomains", [])),
       tokenTtlSeconds: int(env, file, "TOKEN_TTL_SECONDS", "tokenTtlSeconds", 900, 10, 86_400),
+      sessionMaxSeconds: int(env, file, "SESSION_MAX_SECONDS", "sessionMaxSeconds", 43_200, 60, 2_592_000),
+    },
+    aggregatorLimits: {
+      maxSpendPerDay: amount(env, file, "AGGREGATOR_MAX_SPEND_PER_DAY", "aggregatorMaxSpendPerDay", defaultAggregatorLimits.maxSpendPerDay),
+      evPlanMaxOpenPerOwner: int(env, file, "EV_PLAN_MAX_OPEN_PER_OWNER", "evPlanMaxOpenPerOwner", defaultAggregatorLimits.evPlanMaxOpenPerOwner, 0, 1_000),
+      evPlanMaxKwhPerOwnerPerDay: int(env, file, "EV_PLAN_MAX_KWH_PER_DAY", "evPlanMaxKwhPerDay", defaultAggregatorLimits.evPlanMaxKwhPerOwnerPerDay, 0, 1_000_000),
     },
     settlement: {
       // At ~73k gas a fill, 150 fills (x1.2 estimate margin) stay under the 2^24 gas a
@@ -240,6 +297,11 @@ export function readNodeConfig(env: Env = process.env, file: Record<string, unkn
     config.chain.meterOracleKey = meterOracleKey;
     const registrarKey = key(env, "REGISTRAR_PRIVATE_KEY");
     if (registrarKey) config.chain.registrarKey = registrarKey;
+    // A node on a real chain is reached under a name only its operator knows; guessing it from
+    // the request would let a phishing site's message (naming its own Host) sign in as anyone.
+    if (config.api.siweDomains.length === 0) {
+      throw new NodeConfigError("SIWE_DOMAINS", "is required with CHAIN_RPC_URL: the comma-separated host[:port] names wallets sign in to (e.g. energy.example.org), never taken from requests");
+    }
   }
   return config;
 }

@@ -8,9 +8,11 @@ import type { IndexerApiOptions } from "../indexer/api/context.js";
 import type { IndexerDatabase } from "../indexer/store/schema.js";
 import type { Logger } from "../lib/logger.js";
 import type { Bridge } from "../bridge/startBridge.js";
+import type { OperatorRoles } from "./auth/operatorRoles.js";
 import type { Sessions } from "./auth/sessions.js";
 import type { NodeConfig } from "./config.js";
 import type { Coordination } from "./coordination/types.js";
+import type { DeviceCredentials } from "./devices/deviceCredentials.js";
 import type { Hub } from "./realtime/hub.js";
 
 export interface ChainInfo {
@@ -57,6 +59,10 @@ export interface NodeServices {
   testAccounts?: { address: Address; privateKey: `0x${string}`; meterId: string; zone: string }[];
   /** Resources, reports and demand-response events (set by the coordination plugin). */
   coordination?: Coordination;
+  /** Device credentials: MQTT logins and REST readings sent by a meter (server/devices). */
+  devices?: DeviceCredentials;
+  /** The broker devices connect to, as they reach it (no credentials in the URL). */
+  mqtt?: { url: string; topicRoot: string };
 }
 
 export interface AuthenticatedAccount {
@@ -68,6 +74,8 @@ export interface AuthenticatedAccount {
 declare module "fastify" {
   interface FastifyInstance {
     node: NodeServices;
+    /** Operator roles as the chain says now (cached per block): server/auth/operatorRoles.ts. */
+    operatorRoles: OperatorRoles;
   }
   interface FastifyRequest {
     /** Set by the auth hook on routes that take a token; null when none was sent. */

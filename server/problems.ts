@@ -15,10 +15,12 @@ export const problemTable = {
   duplicate_order: { status: 409, title: "Duplicate order" },
   unauthorized: { status: 401, title: "Not signed in" },
   token_expired: { status: 401, title: "Token expired" },
+  session_expired: { status: 401, title: "Session reached its maximum lifetime" },
   login_refused: { status: 401, title: "Login refused" },
   forbidden: { status: 403, title: "Forbidden" },
   not_order_maker: { status: 403, title: "Not your order" },
   operator_only: { status: 403, title: "Operator only" },
+  prosumer_only: { status: 403, title: "Registered prosumers only" },
   not_found: { status: 404, title: "Not found" },
   order_not_found: { status: 404, title: "Order not found" },
   route_not_found: { status: 404, title: "Not found" },
@@ -37,10 +39,24 @@ export const problemTable = {
   resource_not_targeted: { status: 422, title: "Resource not targeted" },
   nothing_to_apply: { status: 409, title: "No dispatch to apply" },
   not_meter_owner: { status: 403, title: "Not your meter" },
+  /** The account that trades on a meter sent that meter's reading: a seller cannot vouch for itself. */
+  self_reported_reading: { status: 403, title: "A meter's own trader cannot report its readings" },
+  /** A wallet other than an operator sent a reading: only the meter's device credential may. */
+  device_credential_required: { status: 403, title: "Readings come from the meter's device credential" },
+  /** A device credential sent a reading of another meter (or is not a meter's). */
+  device_not_this_meter: { status: 403, title: "Not this device's meter" },
+  /** HTTP Basic with a device credential that is wrong or revoked. */
+  device_credential_refused: { status: 401, title: "Device credential refused" },
+  device_not_found: { status: 404, title: "Device not found" },
+  device_exists: { status: 409, title: "Device credential exists" },
+  device_revoked: { status: 409, title: "Device credential revoked" },
+  device_id_reserved: { status: 409, title: "Device id reserved" },
   reading_rejected: { status: 422, title: "Reading rejected" },
   insufficient_history: { status: 422, title: "Not enough history" },
   no_balance_data: { status: 422, title: "No supply and demand to balance" },
   ev_plan_not_found: { status: 404, title: "EV charging plan not found" },
+  ev_plan_limit: { status: 422, title: "EV charging plan limit reached" },
+  aggregator_spend_limit: { status: 422, title: "Community wallet's daily spending limit reached" },
   payload_too_large: { status: 413, title: "Payload too large" },
   rate_limited: { status: 429, title: "Too many requests" },
   chain_rejected: { status: 422, title: "Chain rejected the transaction" },
@@ -78,6 +94,9 @@ export const problem = { $ref: "problem#" } as const;
 
 /** A route's OpenAPI security: a bearer token from POST /v1/auth/login. */
 export const bearer = [{ bearer: [] }];
+
+/** A route's OpenAPI security: a device credential (HTTP Basic, from POST /v1/devices) or a bearer token. */
+export const deviceOrBearer: Record<string, string[]>[] = [{ device: [] }, { bearer: [] }];
 
 export interface Problem {
   type: string;

@@ -17,8 +17,10 @@ import { deployPlatform, readDeployment, roleIds, writeDeployment, type Deployme
 import { marketDomain, sourceMask } from "../contracts/client/order.js";
 import { readBridgeConfig } from "../bridge/config.js";
 import { migrateBridgeDatabase, type BridgeDatabase } from "../bridge/database.js";
+import { mqttUrlCredential, mqttUrlWithCredential, mqttUrlWithoutCredential, newBridgeCredential, withBridgeCredential } from "../bridge/brokerAccess.js";
 import { startEmbeddedBroker, type EmbeddedBroker } from "../bridge/embeddedBroker.js";
 import { meterIdToBytes32 } from "../bridge/meterDirectory.js";
+import { testAccountMeterKey } from "../bridge/readingSignature.js";
 import { startBridge, type Bridge } from "../bridge/startBridge.js";
 import { createRegistryDirectory } from "../engine/registryDirectory.js";
 import { toUnits } from "../engine/compliance/decimal.js";
@@ -26,6 +28,7 @@ import { createEngine, type Engine } from "../engine/createEngine.js";
 import { zoneToHex } from "../engine/markets.js";
 import { createSettler } from "../engine/settlement/createSettler.js";
 import type { EngineDatabase } from "../engine/store/engineStore.js";
+import { defaultFinalityDepth } from "../indexer/config.js";
 import { runIndexer } from "../indexer/runIndexer.js";
 import { migrateIndexerDatabase } from "../indexer/store/migrate.js";
 import type { IndexerDatabase } from "../indexer/store/schema.js";
@@ -36,9 +39,12 @@ import { createLogger, type Logger } from "../lib/logger.js";
 import { hardhatKey, startLocalChain, type LocalChain } from "../scripts/localChain.js";
 import { buildApp } from "./app.js";
 import { createSessions } from "./auth/sessions.js";
+import { localSiweDomains } from "./auth/siweDomains.js";
 import type { NodeConfig } from "./config.js";
 import { NodeConfigError } from "./config.js";
 import type { ChainInfo, NodeServices } from "./context.js";
+import { createDeviceCredentials, issueTestAccountCredentials } from "./devices/deviceCredentials.js";
+import { migrateDeviceStore } from "./devices/deviceStore.js";
 import { wireRealtime } from "./realtime/wireRealtime.js";
 import { createHub, type Hub } from "./realtime/hub.js";
 import { aggregatorSigner, EMBEDDED_AGGREGATOR_INDEX, setUpAggregatorAccount } from "./orchestrator/aggregatorAccount.js";
@@ -50,6 +56,9 @@ export interface TestAccount {
   privateKey: Hex;
   meterId: string;
   zone: string;
+  /** The meter's Ed25519 signing key, derived from `privateKey` (testAccountMeterKey), and its public key as registered. */
+  meterKey: Hex;
+  meterSigner: Hex;
 }
 
 export interface StartNodeOptions {
@@ -183,7 +192,11 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
     if (local) {
       for (let i = 0; i < config.testAccounts; i++) {
         const privateKey = hardhatKey(4 + i);
-        testAccounts.push({ address: privateKeyToAccount(privateKey).address, privateKey, meterId: `meter-${4 + i}`, zone: config.markets[i % config.markets.length]!.zone });
+        const meter = testAccountMeterKey(privateKey);
+        testAccounts.push({
+          address: privateKeyToAccount(privateKey).address, privateKey, meterId: `meter-${4 + i}`, zone: config.markets[i % config.markets.length]!.zone,
+          meterKey: meter.privateKey, meterSigner: meter.signer,
+        });
       }
       if (freshDeployment) await fundTestAccounts(publicClient, wallet(keys.admin!), contracts, testAccounts);
     }
@@ -205,6 +218,17 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
     const db = database.db;
     await migrateIndexerDatabase(db as never);
     await migrateBridgeDatabase(db as never);
+
+    // ---- device credentials: who may log in to the broker, and send a meter's readings over REST.
+    // The bridge's own: MQTT_URL's userinfo for an external broker, a fresh one for the embedded.
+    await migrateDeviceStore(db as never);
+    const bridgeCredential = config.mqtt.url ? mqttUrlCredential(config.mqtt.url) : newBridgeCredential();
+    let broker: EmbeddedBroker | undefined;
+    const devices = createDeviceCredentials({
+      db: db as never, clock, reservedUsernames: bridgeCredential ? [bridgeCredential.username] : [],
+      onCredentialWithdrawn: (username) => broker?.disconnect(username),
+    });
+    if (local) await issueTestAccountCredentials(devices, testAccounts);
 
     // ---- engine and settler
     const domain = marketDomain(chainId, contracts.EnergyMarket);
@@ -246,9 +270,13 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
     /** Counts the indexer's commits: API answers read from its tables are cached per count. */
     let indexerCommits = 0;
     const indexerWaiters = new Set<() => void>();
+    // One depth for the indexer's undo window and the bridge's reports. The embedded chain cannot
+    // reorg (its journal refuses evm_snapshot/evm_revert) and mines a block only per
+    // transaction, so any depth above 0 would hold reports back until unrelated traffic came.
+    const finalityDepth = config.chain.finalityDepth ?? (local ? 0 : defaultFinalityDepth(chainId));
     const indexerRun = runIndexer({
       db: db as never, rpc: indexerRpc, chainId, contracts: { EnergyMarket: contracts.EnergyMarket, ProsumerRegistry: contracts.ProsumerRegistry },
-      startBlock: BigInt(deployment.blockNumber), finalityDepth: local ? 0 : 12, pollIntervalMs: options.indexerPollMs ?? (local ? 250 : 2_000),
+      startBlock: BigInt(deployment.blockNumber), finalityDepth, pollIntervalMs: options.indexerPollMs ?? (local ? 250 : 2_000),
       logRange: { initial: 2_000, max: 10_000 }, mode: "follow", logger, signal: indexerAbort.signal,
       onCommit: (commit) => {
         indexerCommits++;
@@ -267,16 +295,27 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
     const bridgeDefaults = readBridgeConfig({
       METER_ORACLE_PRIVATE_KEY: keys.meterOracle, BRIDGE_TOPIC_ROOT: config.bridge.topicRoot, BRIDGE_MQTT_CLIENT_ID: config.bridge.mqttClientId,
     });
-    let broker: EmbeddedBroker | undefined;
     let mqttUrl = config.mqtt.url;
+    let bridgeMqttUrl = mqttUrl;
     if (!mqttUrl) {
-      broker = await startEmbeddedBroker({ host: config.mqtt.host, port: config.mqtt.port, portExplicit: config.portExplicit.mqtt });
+      broker = await startEmbeddedBroker({
+        host: config.mqtt.host, port: config.mqtt.port, portExplicit: config.portExplicit.mqtt,
+        access: {
+          topicRoot: bridgeDefaults.topicRoot, check: withBridgeCredential(bridgeCredential!, devices.check),
+          onRefused: (refusal) => logger.warn({ msg: "MQTT refused", ...refusal }),
+        },
+      });
       closers.push(() => broker!.close());
       mqttUrl = broker.url;
+      bridgeMqttUrl = mqttUrlWithCredential(broker.url, bridgeCredential!);
     }
+    // What devices and people see: never the bridge's password.
+    mqttUrl = mqttUrlWithoutCredential(mqttUrl);
     const bridge = await startBridge({
-      settings: bridgeDefaults, mqttUrl, db: db as never, client: publicClient, oracle: privateKeyToAccount(keys.meterOracle), market: contracts.EnergyMarket,
+      settings: bridgeDefaults, mqttUrl: bridgeMqttUrl!, db: db as never, client: publicClient, oracle: privateKeyToAccount(keys.meterOracle), market: contracts.EnergyMarket,
       registry: contracts.ProsumerRegistry, startBlock: BigInt(deployment.blockNumber), chainId, logger, clock,
+      // The indexer above writes to the same database: the bridge reports its final trades.
+      indexer: { db: db as never, finalityDepth },
     });
     closers.push(() => bridge.close());
     await bridge.ready;
@@ -287,9 +326,14 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
       ...(keys.admin ? { registrar: wallet(keys.admin) } : {}),
       ...(local && keys.admin ? { faucet: wallet(keys.admin) } : {}),
     };
-    const sessions = createSessions({ tokenTtlSeconds: config.api.tokenTtlSeconds, nonceTtlSeconds: 600, clock });
+    const sessions = createSessions({ tokenTtlSeconds: config.api.tokenTtlSeconds, nonceTtlSeconds: 600, sessionMaxSeconds: config.api.sessionMaxSeconds });
+    // SIWE domains: configured, or (embedded chain only: config refuses an empty list with
+    // CHAIN_RPC_URL) this node's own address, which is known once it listens (the port may move).
+    let listeningDomains: string[] = [];
+    const siweDomains = config.api.siweDomains.length > 0 ? config.api.siweDomains : () => listeningDomains;
     const services: NodeServices = {
       chain: chainInfo, engine, sessions, clock, logger, bridge, config, timeZone: config.timeZone, testAccounts,
+      devices, mqtt: { url: mqttUrl, topicRoot: bridgeDefaults.topicRoot },
       indexer: { db: db as never, rpc: createChainRpc({ url: rpcUrl, timeoutMs: 5_000, maxRetries: 1 }), chainId, contracts: { EnergyMarket: contracts.EnergyMarket, ProsumerRegistry: contracts.ProsumerRegistry }, tokenDecimals: decimals, co2MicroKgPerKWh: toUnits(config.compliance.emissionFactorKgPerKwh, 6, "compliance.emissionFactorKgPerKwh") },
     };
     if (aggregatorKey) services.aggregator = aggregatorSigner(aggregatorKey, config.orchestrator.aggregatorZone, domain);
@@ -298,7 +342,7 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
     const unwire = wireRealtime({ hub, engine, bridge });
     closers.push(async () => unwire());
     const app = await buildApp({
-      services, settings: config.api, hub, plugins: options.plugins ?? [], indexerVersion: () => indexerCommits,
+      services, settings: { ...config.api, siweDomains }, hub, plugins: options.plugins ?? [], indexerVersion: () => indexerCommits,
       health: {
         probes: {
           chain: async () => ({ ok: true, detail: `block ${await publicClient.getBlockNumber()}` }),
@@ -333,6 +377,7 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
       (cause) => new PortInUseError({ what: "API", host: config.host, port: config.port, variable: "PORT", cause }),
     );
     const url = api.listening;
+    listeningDomains = localSiweDomains(config.host, api.port);
     const movedPorts: MovedPort[] = [];
     if (local?.movedFrom !== undefined) movedPorts.push({ what: "chain", variable: "CHAIN_PORT", from: local.movedFrom, to: Number(new URL(rpcUrl).port) });
     if (broker?.movedFrom !== undefined) movedPorts.push({ what: "MQTT", variable: "MQTT_PORT", from: broker.movedFrom, to: broker.port });
@@ -402,6 +447,8 @@ async function fundTestAccounts(client: PublicClient, admin: WalletClient<Transp
       address: contracts.ProsumerRegistry, abi: prosumerRegistryAbi, functionName: "registerProsumer",
       args: [a.address, meterIdToBytes32(a.meterId)!, zoneToHex(a.zone), 10_000n, 20_000n, sourceMask(["solar", "storage"])],
     } as never));
+    // Its meter's key, so the readings its simulated meter signs are delivery evidence.
+    hashes.push(await admin.writeContract({ address: contracts.ProsumerRegistry, abi: prosumerRegistryAbi, functionName: "setMeterSigner", args: [a.address, a.meterSigner] } as never));
   }
   for (const hash of hashes) {
     const receipt = await client.waitForTransactionReceipt({ hash });

@@ -50,6 +50,11 @@ interface IProsumerRegistry {
     );
     /// @notice `account` moved to `status`.
     event ProsumerStatusChanged(address indexed account, Status status);
+    /// @notice The key that signs `meterId`'s readings is now `signer` (an Ed25519 public key,
+    ///         the raw 32 bytes); zero means the meter has none, so none of its readings is
+    ///         delivery evidence. Also emitted with zero when `account` moves to another meter,
+    ///         because a key belongs to the device, not to the household.
+    event MeterSignerSet(address indexed account, bytes32 indexed meterId, bytes32 signer);
 
     /// @notice The account is already registered.
     error ProsumerAlreadyRegistered(address account);
@@ -63,6 +68,8 @@ interface IProsumerRegistry {
     error InvalidSources(uint8 sources);
     /// @notice The status change is not a change to Active or Suspended.
     error InvalidStatus(Status status);
+    /// @notice The meter already has `signer` as its key: setting it again would say nothing.
+    error MeterSignerUnchanged(address account, bytes32 meterId, bytes32 signer);
 
     /// @notice Registers a verified prosumer as active. REGISTRAR only.
     function registerProsumer(
@@ -86,6 +93,16 @@ interface IProsumerRegistry {
 
     /// @notice Suspends or reactivates a registered prosumer. REGISTRAR only.
     function setStatus(address account, Status status) external;
+
+    /// @notice Sets the Ed25519 public key (raw 32 bytes) that signs the readings of
+    ///         `account`'s current meter. REGISTRAR only; the account must be registered
+    ///         (active or suspended). A new key replaces the old one at once: the meter bridge
+    ///         checks each reading against the key in force when it takes the reading in.
+    ///         Zero revokes the key (a lost or compromised meter) until a new one is set.
+    function setMeterSigner(address account, bytes32 signer) external;
+
+    /// @notice The key that signs `meterId`'s readings, or zero when it has none.
+    function meterSignerOf(bytes32 meterId) external view returns (bytes32);
 
     /// @notice Everything the registry holds for `account` (all zero when unknown).
     function getProsumer(address account) external view returns (Prosumer memory);

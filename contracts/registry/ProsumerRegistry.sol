@@ -13,6 +13,9 @@ contract ProsumerRegistry is IProsumerRegistry, AccessControl {
 
     mapping(address account => Prosumer) private _prosumers;
     mapping(bytes32 meterId => address account) private _meterOwner;
+    /// @dev Keyed by meter, not by account: the key lives in the device. Non-zero only while
+    ///      the meter has an owner (a meter given up loses its key, see updateProsumer).
+    mapping(bytes32 meterId => bytes32 signer) private _meterSigners;
 
     constructor(address admin) {
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
@@ -47,9 +50,13 @@ contract ProsumerRegistry is IProsumerRegistry, AccessControl {
         Prosumer storage p = _prosumers[account];
         if (p.status == Status.None) revert ProsumerNotRegistered(account);
         _checkProsumer(account, meterId, zone, sources);
-        if (p.meterId != meterId) {
+        bytes32 oldMeter = p.meterId;
+        if (oldMeter != meterId) {
             _claimMeter(account, meterId);
-            delete _meterOwner[p.meterId];
+            delete _meterOwner[oldMeter];
+            // The old device's key must not sign for whoever registers that meter next, and
+            // the new meter starts without one until the registrar sets its key.
+            if (_meterSigners[oldMeter] != bytes32(0)) _setMeterSigner(account, oldMeter, bytes32(0));
         }
         p.meterId = meterId;
         p.zone = zone;
@@ -66,6 +73,19 @@ contract ProsumerRegistry is IProsumerRegistry, AccessControl {
         if (status == Status.None) revert InvalidStatus(status);
         p.status = status;
         emit ProsumerStatusChanged(account, status);
+    }
+
+    /// @inheritdoc IProsumerRegistry
+    function setMeterSigner(address account, bytes32 signer) external onlyRole(REGISTRAR_ROLE) {
+        Prosumer storage p = _prosumers[account];
+        if (p.status == Status.None) revert ProsumerNotRegistered(account);
+        if (_meterSigners[p.meterId] == signer) revert MeterSignerUnchanged(account, p.meterId, signer);
+        _setMeterSigner(account, p.meterId, signer);
+    }
+
+    /// @inheritdoc IProsumerRegistry
+    function meterSignerOf(bytes32 meterId) external view returns (bytes32) {
+        return _meterSigners[meterId];
     }
 
     /// @inheritdoc IProsumerRegistry
@@ -95,6 +115,12 @@ contract ProsumerRegistry is IProsumerRegistry, AccessControl {
             revert InvalidProsumer(account, meterId, zone);
         }
         if (sources & ~EnergySource.ALL != 0) revert InvalidSources(sources);
+    }
+
+    /// @dev Every change of a meter's key goes through here, so every one has its event.
+    function _setMeterSigner(address account, bytes32 meterId, bytes32 signer) private {
+        _meterSigners[meterId] = signer;
+        emit MeterSignerSet(account, meterId, signer);
     }
 
     function _claimMeter(address account, bytes32 meterId) private {

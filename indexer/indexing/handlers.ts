@@ -327,6 +327,7 @@ export const handlers: Partial<Record<EventKey, EventHandler>> = {
         import_limit_w: a.importLimitW,
         sources: a.sources,
         status: "active",
+        meter_signer: null,
         registered_block: e.blockNumber,
         registered_tx: e.txHash,
         registered_at: e.blockTimestamp,
@@ -348,6 +349,22 @@ export const handlers: Partial<Record<EventKey, EventHandler>> = {
         export_limit_w: a.exportLimitW,
         import_limit_w: a.importLimitW,
         sources: a.sources,
+        updated_block: e.blockNumber,
+        updated_tx: e.txHash,
+        updated_at: e.blockTimestamp,
+      }));
+    },
+  },
+
+  "ProsumerRegistry:MeterSignerSet": {
+    refs: (e) => [{ entity: "prosumers", key: registry<"MeterSignerSet">(e).account }],
+    apply: (e, { store }) => {
+      const a = registry<"MeterSignerSet">(e);
+      // The event always names the account's meter at the time (a meter change clears the old
+      // meter's key in the same transaction, before ProsumerUpdated), so the row's key follows it.
+      update(store.prosumers, a.account, e, (p): Next<"prosumers"> => ({
+        ...p,
+        meter_signer: /^0x0{64}$/i.test(a.signer) ? null : a.signer,
         updated_block: e.blockNumber,
         updated_tx: e.txHash,
         updated_at: e.blockTimestamp,

@@ -164,6 +164,8 @@ export interface ProsumerTable {
   import_limit_w: bigint;
   sources: number;
   status: ProsumerStatus;
+  /** The Ed25519 key (bytes32 hex) that signs the meter's readings; null while it has none. */
+  meter_signer: string | null;
   registered_block: bigint;
   registered_tx: string;
   registered_at: bigint;

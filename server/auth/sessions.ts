@@ -6,19 +6,32 @@
 // Sessions live on the wall clock, never the market's: with NODE_CLOCK=chain the node's clock
 // follows block time, and moving the chain a day ahead (a test, a simulation, a devnet) must not
 // expire every token and nonce. A token's 15 minutes are the user's 15 minutes.
+//
+// A session (one sign-in and the tokens its refreshes hand out) ends after sessionMaxSeconds
+// whatever the refreshes: a stolen token cannot be kept alive forever, and a wallet signs a
+// fresh SIWE message at least that often.
 import { randomBytes } from "node:crypto";
 import type { Address } from "viem";
 
 export interface Session {
   address: Address;
   operator: boolean;
-  /** Unix milliseconds, wall clock. */
+  /** Unix milliseconds, wall clock: this token's end, never after sessionEndsAt. */
   expiresAt: number;
+  /** Unix milliseconds, wall clock: the sign-in's end; refreshed tokens inherit it. */
+  sessionEndsAt: number;
 }
+
+/** Why a token no longer works: its own TTL ran out, or the whole sign-in reached its maximum. */
+export type SessionEnded = "expired" | "session_over";
+
+const DEAD_TOKEN_KEPT_MS = 3_600_000;
 
 export interface SessionOptions {
   tokenTtlSeconds: number;
   nonceTtlSeconds: number;
+  /** Longest a sign-in lasts, refreshes included. Default 12 hours. */
+  sessionMaxSeconds?: number;
   /** Unix milliseconds of real time: token and nonce expiry, and SIWE messages' validity, are judged by it. Default Date.now. */
   wallClock?: () => number;
 }
@@ -27,16 +40,21 @@ export type Sessions = ReturnType<typeof createSessions>;
 
 export function createSessions(options: SessionOptions) {
   const now = options.wallClock ?? Date.now;
+  const sessionMaxMs = (options.sessionMaxSeconds ?? 43_200) * 1000;
   const nonces = new Map<string, number>();
   const tokens = new Map<string, Session>();
   let sweepAt = 0;
 
-  /** Drops expired nonces and tokens now and then, so memory stays bounded by the live ones. */
+  /**
+   * Drops expired nonces and tokens now and then, so memory stays bounded by the live ones. A
+   * dead token is kept for an hour so that its holder keeps hearing why (token_expired or
+   * session_expired) rather than "unknown token".
+   */
   function sweep(at: number) {
     if (at < sweepAt) return;
     sweepAt = at + 60_000;
     for (const [nonce, expiresAt] of nonces) if (expiresAt <= at) nonces.delete(nonce);
-    for (const [token, session] of tokens) if (session.expiresAt <= at) tokens.delete(token);
+    for (const [token, session] of tokens) if (session.expiresAt + DEAD_TOKEN_KEPT_MS <= at) tokens.delete(token);
   }
 
   return {
@@ -60,22 +78,29 @@ export function createSessions(options: SessionOptions) {
       return expiresAt !== undefined && expiresAt > now();
     },
 
-    issueToken(address: Address, operator: boolean): { token: string; session: Session } {
+    /**
+     * A token for a new sign-in, or (with `sessionEndsAt` of the token it replaces) a refresh that
+     * keeps the sign-in's end. `expiresIn` is what the client is told: whole seconds left.
+     */
+    issueToken(address: Address, operator: boolean, continuing?: { sessionEndsAt: number }): { token: string; session: Session; expiresIn: number } {
       const at = now();
       sweep(at);
       const token = randomBytes(32).toString("base64url");
-      const session = { address, operator, expiresAt: at + options.tokenTtlSeconds * 1000 };
+      const sessionEndsAt = continuing?.sessionEndsAt ?? at + sessionMaxMs;
+      const session = { address, operator, expiresAt: Math.min(at + options.tokenTtlSeconds * 1000, sessionEndsAt), sessionEndsAt };
       tokens.set(token, session);
-      return { token, session };
+      return { token, session, expiresIn: Math.max(0, Math.floor((session.expiresAt - at) / 1000)) };
     },
 
-    /** The session of a token: "expired" is told apart so clients know to refresh or log in. */
-    lookup(token: string): Session | "expired" | undefined {
+    /**
+     * The session of a token. A dead token says why, so clients know whether to refresh
+     * ("expired") or sign in again ("session_over": the sign-in reached sessionMaxSeconds).
+     */
+    lookup(token: string): Session | SessionEnded | undefined {
       const session = tokens.get(token);
       if (!session) return undefined;
       if (session.expiresAt <= now()) {
-        tokens.delete(token);
-        return "expired";
+        return session.expiresAt >= session.sessionEndsAt ? "session_over" : "expired";
       }
       return session;
     },
@@ -85,5 +110,6 @@ export function createSessions(options: SessionOptions) {
     },
 
     tokenTtlSeconds: options.tokenTtlSeconds,
+    sessionMaxSeconds: sessionMaxMs / 1000,
   };
 }

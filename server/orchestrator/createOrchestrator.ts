@@ -7,6 +7,7 @@
 // the reason; it never stops the others.
 import { randomUUID } from "node:crypto";
 import { sql, type Kysely } from "kysely";
+import { readingPreferenceSql } from "../../bridge/database.js";
 import type { DeviceCommand } from "../../bridge/deviceCommands.js";
 import type { Bridge } from "../../bridge/startBridge.js";
 import type { Engine } from "../../engine/createEngine.js";
@@ -31,7 +32,7 @@ const MEASURED_LOOKBACK_MS = 3_600_000;
 export const FREQUENCY_BAND_HZ = { min: 49.0, max: 51.0 } as const;
 
 interface ReadingsDatabase {
-  bridge_readings: { meter_id: string; kind: string; reading_at: bigint; export_wh: bigint | null; import_wh: bigint | null; payload: string };
+  bridge_readings: { meter_id: string; kind: string; reading_at: bigint; export_wh: bigint | null; import_wh: bigint | null; payload: string; source: string; evidence: boolean };
 }
 export type OrchestratorDb = Kysely<OrchestratorDatabase & ReadingsDatabase>;
 
@@ -137,7 +138,9 @@ export function createOrchestrator(deps: OrchestratorDeps) {
   async function measured(zone: string, atMs: number, exact: boolean): Promise<MeasuredBalance | undefined> {
     const meters = await deps.metersOf(zone);
     if (meters.length === 0) return undefined;
-    let q = db.selectFrom("bridge_readings").select(["meter_id", "reading_at", "export_wh", "import_wh", "payload"]).where("kind", "=", "interval").where("meter_id", "in", meters);
+    // One reading per meter and interval where several streams hold one (bridge/database.ts).
+    let q = db.selectFrom("bridge_readings").distinctOn(["meter_id", "reading_at"]).select(["meter_id", "reading_at", "export_wh", "import_wh", "payload"])
+      .where("kind", "=", "interval").where("meter_id", "in", meters).orderBy("meter_id").orderBy("reading_at").orderBy(readingPreferenceSql);
     const intervalMs = INTERVAL_SECONDS * 1000;
     q = exact
       ? q.where("reading_at", "=", BigInt(atMs))
@@ -374,8 +377,9 @@ export function createOrchestrator(deps: OrchestratorDeps) {
       marketOf(zone);
       const meters = await deps.metersOf(zone);
       const readings = meters.length === 0 ? [] : (await sql<{ reading_at: string; export_wh: string | null; import_wh: string | null; payload: string }>`
-        select reading_at::text, export_wh::text, import_wh::text, payload from bridge_readings
-        where kind = 'interval' and meter_id = any(${meters}::text[]) and reading_at >= ${String(fromS * 1000)}::int8 and reading_at < ${String(toS * 1000)}::int8`.execute(db)).rows;
+        select distinct on (meter_id, reading_at) reading_at::text, export_wh::text, import_wh::text, payload from bridge_readings
+        where kind = 'interval' and meter_id = any(${meters}::text[]) and reading_at >= ${String(fromS * 1000)}::int8 and reading_at < ${String(toS * 1000)}::int8
+        order by meter_id, reading_at, ${readingPreferenceSql}`.execute(db)).rows;
       const byInterval = new Map<number, { supplyWh: number; demandWh: number }>();
       for (const r of readings) {
         const start = Number(r.reading_at) / 1000;

@@ -1,10 +1,12 @@
 // The orchestrator's records in the node's database (tables prefixed orchestrator_, their own
 // migration bookkeeping in orchestrator_migrations): every action taken, the balance each run
 // worked from, islanded zones and EV charging plans. Times are unix ms except interval starts
-// (unix s, as the markets count them).
+// (unix s, as the markets count them). The community wallet's spending on EV plans is a ledger
+// of its own (orchestrator_aggregator_spend), summed over the last 24 hours against its cap.
 import type { Generated, Kysely } from "kysely";
 import { Migrator, type Migration, type MigrationProvider } from "kysely/migration";
 import * as createTables from "./migrations/2026_11_22_000000_create_orchestrator_tables.js";
+import * as evPlanLimits from "./migrations/2026_11_23_000000_ev_plan_limits.js";
 
 export interface OrchestratorActionsTable {
   seq: Generated<bigint>;
@@ -53,6 +55,18 @@ export interface OrchestratorEvPlansTable {
   replans: number;
   created_at: bigint;
   updated_at: bigint;
+  /** Unix ms; NULL for plans stored before the limits existed. */
+  departure_at: bigint | null;
+  energy_needed_wh: bigint | null;
+}
+
+export interface OrchestratorAggregatorSpendTable {
+  order_id: string;
+  plan_id: string;
+  owner: string;
+  placed_at: bigint;
+  /** Token base units: the worst case while the order may fill, what it filled once cancelled. */
+  committed: bigint;
 }
 
 export interface OrchestratorDatabase {
@@ -60,9 +74,13 @@ export interface OrchestratorDatabase {
   orchestrator_balances: OrchestratorBalancesTable;
   orchestrator_islands: OrchestratorIslandsTable;
   orchestrator_ev_plans: OrchestratorEvPlansTable;
+  orchestrator_aggregator_spend: OrchestratorAggregatorSpendTable;
 }
 
-const migrations: Record<string, Migration> = { "2026_11_22_000000_create_orchestrator_tables": createTables };
+const migrations: Record<string, Migration> = {
+  "2026_11_22_000000_create_orchestrator_tables": createTables,
+  "2026_11_23_000000_ev_plan_limits": evPlanLimits,
+};
 const provider: MigrationProvider = { getMigrations: async () => migrations };
 
 export async function migrateOrchestratorStore(db: Kysely<OrchestratorDatabase>): Promise<void> {
@@ -162,6 +180,9 @@ export interface StoredEvPlan<Request = unknown, Plan = unknown, Orders = unknow
   replans: number;
   createdAt: number;
   updatedAt: number;
+  /** Unix ms: what the per-owner limits count (open plans, kWh a day). */
+  departureAt?: number;
+  energyNeededWh?: number;
 }
 
 // Plans hold bigint costs: stored as decimal strings and revived by the caller's types.
@@ -172,6 +193,7 @@ export async function saveEvPlan(db: Kysely<OrchestratorDatabase>, p: StoredEvPl
   const row = {
     id: p.id, owner: p.owner, zone: p.zone, resource_id: p.resourceId, request: json(p.request), plan: json(p.plan), orders: json(p.orders),
     command: p.command === null ? null : json(p.command), replans: p.replans, created_at: BigInt(p.createdAt), updated_at: BigInt(p.updatedAt),
+    departure_at: p.departureAt === undefined ? null : BigInt(p.departureAt), energy_needed_wh: p.energyNeededWh === undefined ? null : BigInt(p.energyNeededWh),
   };
   await db.insertInto("orchestrator_ev_plans").values(row)
     .onConflict((oc) => oc.column("id").doUpdateSet({ request: row.request, plan: row.plan, orders: row.orders, command: row.command, replans: row.replans, updated_at: row.updated_at }))
@@ -192,4 +214,43 @@ export async function listEvPlans(db: Kysely<OrchestratorDatabase>, zone: string
   const rows = await db.selectFrom("orchestrator_ev_plans").select("id").where("zone", "=", zone).execute();
   const plans = await Promise.all(rows.map((r) => getEvPlan(db, r.id)));
   return plans.filter((p): p is StoredEvPlan => p !== undefined);
+}
+
+/** The owner's plans whose departure is still ahead (plans from before the limits are not counted). */
+export async function countOpenEvPlans(db: Kysely<OrchestratorDatabase>, owner: string, nowMs: number): Promise<number> {
+  const rows = await db.selectFrom("orchestrator_ev_plans").select("id").where("owner", "=", owner).where("departure_at", ">", BigInt(nowMs)).execute();
+  return rows.length;
+}
+
+/** Wh asked for by the owner's plans created at or after `sinceMs`. */
+export async function evPlanEnergySince(db: Kysely<OrchestratorDatabase>, owner: string, sinceMs: number): Promise<number> {
+  const rows = await db.selectFrom("orchestrator_ev_plans").select("energy_needed_wh").where("owner", "=", owner).where("created_at", ">=", BigInt(sinceMs)).execute();
+  return rows.reduce((sum, r) => sum + Number(r.energy_needed_wh ?? 0n), 0);
+}
+
+export interface AggregatorSpend {
+  orderId: string;
+  planId: string;
+  owner: string;
+  placedAt: number;
+  committed: bigint;
+}
+
+export async function recordAggregatorSpend(db: Kysely<OrchestratorDatabase>, rows: readonly AggregatorSpend[]): Promise<void> {
+  if (rows.length === 0) return;
+  await db.insertInto("orchestrator_aggregator_spend")
+    .values(rows.map((r) => ({ order_id: r.orderId, plan_id: r.planId, owner: r.owner, placed_at: BigInt(r.placedAt), committed: r.committed })))
+    .onConflict((oc) => oc.column("order_id").doNothing())
+    .execute();
+}
+
+/** A cancelled order commits only what it filled. */
+export async function settleAggregatorSpend(db: Kysely<OrchestratorDatabase>, orderId: string, committed: bigint): Promise<void> {
+  await db.updateTable("orchestrator_aggregator_spend").set({ committed }).where("order_id", "=", orderId).execute();
+}
+
+/** The ledger rows of orders placed at or after `sinceMs` (a community's day: a few hundred). */
+export async function aggregatorSpendSince(db: Kysely<OrchestratorDatabase>, sinceMs: number): Promise<AggregatorSpend[]> {
+  const rows = await db.selectFrom("orchestrator_aggregator_spend").selectAll().where("placed_at", ">=", BigInt(sinceMs)).execute();
+  return rows.map((r) => ({ orderId: r.order_id, planId: r.plan_id, owner: r.owner, placedAt: Number(r.placed_at), committed: BigInt(r.committed) }));
 }

@@ -2,6 +2,11 @@
 // channel without knowing who listens. A message is serialised once per publish, not once per
 // subscriber, and a socket whose send buffer backs up past a limit is dropped rather than
 // letting memory grow with a slow client.
+//
+// A subscription to a channel that carries a person's data holds a grant (realtime/
+// channelAccess.ts decides it): checked before every message, so a token that expired or was
+// logged out stops the flow at the next message, and a channel shared by many owners (every
+// meter's readings) delivers each subscriber only the messages that are theirs.
 export interface RealtimeSocket {
   send(data: string): void;
   close(code?: number, reason?: string): void;
@@ -24,10 +29,21 @@ export function isChannel(name: string): boolean {
 
 const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
 
+/** What lets one socket hear a private channel. */
+export interface SubscriptionGrant {
+  /** Still valid (its token is live)? Checked before every message; false ends the subscription. */
+  holds(): boolean;
+  /** Whether this message is for this subscriber (another owner's meter's reading is not); default every one. */
+  admits?(data: unknown): boolean;
+  /** The frame sent once when the grant stops holding, telling the client to subscribe again. */
+  endedFrame(): string;
+}
+
 export type Hub = ReturnType<typeof createHub>;
 
 export function createHub() {
-  const subscribers = new Map<string, Set<RealtimeSocket>>();
+  /** Per channel, its sockets and the grant each subscribed with (null: a public channel). */
+  const subscribers = new Map<string, Map<RealtimeSocket, SubscriptionGrant | null>>();
   const channelsOf = new Map<RealtimeSocket, Set<string>>();
   let published = 0;
 
@@ -40,27 +56,30 @@ export function createHub() {
     channelsOf.delete(socket);
   }
 
+  function unsubscribe(socket: RealtimeSocket, channels: string[]) {
+    const mine = channelsOf.get(socket);
+    for (const channel of channels) {
+      mine?.delete(channel);
+      const set = subscribers.get(channel);
+      set?.delete(socket);
+      // Channel names come from clients: an emptied set must not stay behind.
+      if (set && set.size === 0) subscribers.delete(channel);
+    }
+  }
+
   return {
-    subscribe(socket: RealtimeSocket, channels: string[]) {
+    /** Subscribes (again: a new grant replaces the old one, e.g. after a token refresh). */
+    subscribe(socket: RealtimeSocket, channels: string[], grant: SubscriptionGrant | null = null) {
       let mine = channelsOf.get(socket);
       if (!mine) channelsOf.set(socket, (mine = new Set()));
       for (const channel of channels) {
         mine.add(channel);
         let set = subscribers.get(channel);
-        if (!set) subscribers.set(channel, (set = new Set()));
-        set.add(socket);
+        if (!set) subscribers.set(channel, (set = new Map()));
+        set.set(socket, grant);
       }
     },
-    unsubscribe(socket: RealtimeSocket, channels: string[]) {
-      const mine = channelsOf.get(socket);
-      for (const channel of channels) {
-        mine?.delete(channel);
-        const set = subscribers.get(channel);
-        set?.delete(socket);
-        // Channel names come from clients: an emptied set must not stay behind.
-        if (set && set.size === 0) subscribers.delete(channel);
-      }
-    },
+    unsubscribe,
     remove,
     /** True when someone listens: publishers skip building messages nobody reads. */
     hasSubscribers(channel: string): boolean {
@@ -71,11 +90,19 @@ export function createHub() {
       if (!set || set.size === 0) return;
       published++;
       const text = JSON.stringify({ channel, type, data }, (_k, v) => (typeof v === "bigint" ? v.toString() : v));
-      for (const socket of set) {
+      for (const [socket, grant] of set) {
         if (socket.bufferedAmount > MAX_BUFFERED_BYTES) {
           remove(socket);
           socket.close(1013, "too slow: send buffer full");
           continue;
+        }
+        if (grant) {
+          if (!grant.holds()) {
+            unsubscribe(socket, [channel]);
+            socket.send(grant.endedFrame());
+            continue;
+          }
+          if (grant.admits && !grant.admits(data)) continue;
         }
         socket.send(text);
       }

@@ -1,6 +1,10 @@
 // What the node pushes on the WebSocket channels: the engine's book and trade changes on
 // `trading.market.{zone}`, the bridge's committed readings on `consumption.real-time` and
 // `generation.solar`. Returns a function that unhooks everything.
+//
+// Every meter's readings go to one channel, each message naming its meterId: the hub hands a
+// reading only to subscribers whose grant admits that meter (realtime/channelAccess.ts: its
+// registered owner, or an operator), so a publisher here never decides who may see what.
 import type { CommittedReading } from "../../bridge/ingestReadings.js";
 import type { Bridge } from "../../bridge/startBridge.js";
 import type { Engine } from "../../engine/createEngine.js";

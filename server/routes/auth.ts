@@ -1,14 +1,16 @@
 // Sign-In With Ethereum (EIP-4361): nonce → message signed in the wallet → token. The message
-// must name this node's domain and chain, carry an unused nonce of ours and be within its
-// validity window; the signature is checked by viem, which also accepts ERC-1271 smart wallets.
+// must name one of this node's configured domains (never the request's Host: see
+// auth/siweDomains.ts) and its chain, carry an unused nonce of ours and be within its validity
+// window; the signature is checked by viem, which also accepts ERC-1271 smart wallets. Roles are
+// read from the chain at login and again at every refresh, so a revoked role does not outlive
+// the token it was granted with; a refresh never extends the sign-in past SESSION_MAX_SECONDS.
 // Every time here is the sessions' wall clock, not the node's market clock (NODE_CLOCK=chain
 // makes that block time, which tests and simulations move by days).
 import type { FastifyInstance } from "fastify";
 import { getAddress, isAddressEqual, recoverMessageAddress, size, type Address, type Hex } from "viem";
 import { parseSiweMessage, verifySiweMessage } from "viem/siwe";
-import { energyMarketAbi, prosumerRegistryAbi } from "../../contracts/client/abi.js";
-import { roleIds } from "../../contracts/client/deploy.js";
 import { requireAccount } from "../auth/authenticate.js";
+import { siweDomainsOf, type SiweDomainSource } from "../auth/siweDomains.js";
 import { ApiError, problem } from "../problems.js";
 
 const tokenResponse = {
@@ -26,20 +28,13 @@ const tokenResponse = {
 const ERC6492_MAGIC = "6492".repeat(16);
 
 export interface AuthRouteOptions {
-  /** Domains a SIWE message may name; empty: the request's Host header. */
-  siweDomains: string[];
+  /** Domains a SIWE message may name (configured, or the node's listening address); never the request's Host. */
+  siweDomains: SiweDomainSource;
 }
 
 export async function authRoutes(app: FastifyInstance, options: AuthRouteOptions): Promise<void> {
   const { chain, sessions } = app.node;
-
-  async function isOperator(address: Hex): Promise<boolean> {
-    const [registrar, admin] = await Promise.all([
-      chain.publicClient.readContract({ address: chain.contracts.ProsumerRegistry, abi: prosumerRegistryAbi, functionName: "hasRole", args: [roleIds.REGISTRAR_ROLE, address] }),
-      chain.publicClient.readContract({ address: chain.contracts.EnergyMarket, abi: energyMarketAbi, functionName: "hasRole", args: [roleIds.DEFAULT_ADMIN_ROLE, address] }),
-    ]);
-    return registrar || admin;
-  }
+  const isOperator = (address: Address) => app.operatorRoles.isOperator(address);
 
   /**
    * An externally owned account's signature is recovered here, with no chain call. Only when
@@ -81,8 +76,12 @@ export async function authRoutes(app: FastifyInstance, options: AuthRouteOptions
       },
     },
   }, async (request) => {
+    const domains = siweDomainsOf(options.siweDomains);
+    if (domains.length === 0) throw new ApiError("unavailable", "this node accepts no SIWE domain yet (it is not listening, and SIWE_DOMAINS is unset)");
+    // The Host header only picks which configured name to suggest (a browser on localhost gets
+    // localhost:8080, one on 127.0.0.1 gets that); a name not configured is never suggested.
+    const domain = domains.includes(request.host) ? request.host : domains[0]!;
     const { nonce, expiresAt } = sessions.issueNonce();
-    const domain = options.siweDomains[0] ?? request.host;
     return { nonce, expiresAt: new Date(expiresAt).toISOString(), chainId: chain.chainId, domain, uri: `${request.protocol}://${domain}` };
   });
 
@@ -111,8 +110,10 @@ export async function authRoutes(app: FastifyInstance, options: AuthRouteOptions
     if (!sessions.consumeNonce(parsed.nonce)) {
       throw new ApiError("login_refused", "the message's nonce was not issued by this node, was already used, or expired: get a new one from GET /v1/auth/nonce", { field: "message.nonce" });
     }
-    const domains = options.siweDomains.length > 0 ? options.siweDomains : [request.host];
-    if (!domains.includes(parsed.domain)) throw new ApiError("login_refused", `the message's domain ${parsed.domain} is not this node's (${domains.join(", ")})`, { field: "message.domain" });
+    const domains = siweDomainsOf(options.siweDomains);
+    if (!domains.includes(parsed.domain)) {
+      throw new ApiError("login_refused", `the message's domain ${parsed.domain} is not this node's (${domains.join(", ") || "none configured: set SIWE_DOMAINS"}): sign in only on the node's own site`, { field: "message.domain" });
+    }
     if (parsed.chainId !== chain.chainId) throw new ApiError("login_refused", `the message's chain ID ${parsed.chainId} is not this node's chain ${chain.chainId}`, { field: "message.chainId" });
     const now = new Date(sessions.now());
     if (parsed.expirationTime && parsed.expirationTime <= now) throw new ApiError("login_refused", "the message has expired (Expiration Time is past)", { field: "message.expirationTime" });
@@ -120,19 +121,32 @@ export async function authRoutes(app: FastifyInstance, options: AuthRouteOptions
     const address = getAddress(parsed.address);
     if (!(await signatureIsValid(address, message, signature, now))) throw new ApiError("login_refused", `the signature is not ${address}'s signature of this message`, { field: "signature" });
     const operator = await isOperator(address);
-    const { token } = sessions.issueToken(address, operator);
+    const { token, expiresIn } = sessions.issueToken(address, operator);
     request.log.info({ msg: "signed in", address, operator });
-    return { token, expiresIn: sessions.tokenTtlSeconds, address, operator };
+    return { token, expiresIn, address, operator };
   });
 
   app.post("/v1/auth/refresh", {
     preHandler: requireAccount,
-    schema: { tags: ["auth"], summary: "A fresh token for a live one (the old one stops working)", security: [{ bearer: [] }], response: { 200: tokenResponse, 401: problem } },
+    schema: {
+      tags: ["auth"],
+      summary: "A fresh token for a live one (the old one stops working); roles are read from the chain again",
+      description: "The new token lives TOKEN_TTL_SECONDS, but never past the sign-in's SESSION_MAX_SECONDS: after that, 401 session_expired and the wallet signs in again.",
+      security: [{ bearer: [] }],
+      response: { 200: tokenResponse, 401: problem },
+    },
   }, async (request) => {
     const account = request.account!;
-    sessions.revoke(account.token);
-    const { token } = sessions.issueToken(account.address, account.operator);
-    return { token, expiresIn: sessions.tokenTtlSeconds, address: account.address, operator: account.operator };
+    const session = sessions.lookup(account.token);
+    if (typeof session !== "object") throw new ApiError("unauthorized", "the token is unknown or was logged out: sign in again (POST /v1/auth/login)", { field: "authorization" });
+    // The role the session was granted with is not carried over: a registrar whose role was
+    // revoked on chain gets a token without operator rights.
+    const operator = await isOperator(account.address);
+    // One refresh per token: a second one racing this one (a copied token) gets nothing.
+    if (!sessions.revoke(account.token)) throw new ApiError("unauthorized", "the token was refreshed or logged out meanwhile: use the new token, or sign in again", { field: "authorization" });
+    const { token, expiresIn } = sessions.issueToken(account.address, operator, { sessionEndsAt: session.sessionEndsAt });
+    if (operator !== account.operator) request.log.info({ msg: "refresh: operator role changed on chain", address: account.address, operator });
+    return { token, expiresIn, address: account.address, operator };
   });
 
   app.post("/v1/auth/logout", {

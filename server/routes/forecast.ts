@@ -14,6 +14,7 @@ import { ValidationError } from "../../lib/errors.js";
 import { requireAccount } from "../auth/authenticate.js";
 import { zoneFromJson } from "../orderJson.js";
 import { zoneMeterIds, type ZoneMetersDatabase } from "../zoneMeters.js";
+import { readingPreferenceSql } from "../../bridge/database.js";
 import { ApiError, problem } from "../problems.js";
 
 const HOUR_MS = 3_600_000;
@@ -251,16 +252,23 @@ export async function loadHourlyConsumption(
   const [intervals, registers] = await Promise.all([
     sql<{ meter_id: string; hour: number; wh: number; n: number }>`
       select meter_id, (reading_at / ${HOUR_MS})::float8 as hour, sum(import_wh)::float8 as wh, count(*)::int4 as n
-      from bridge_readings
-      where kind = 'interval' and meter_id = any(${meters as string[]}::text[]) and reading_at >= ${String(fromMs)}::int8
+      from (
+        -- One reading per meter and interval where several streams hold one (bridge/database.ts).
+        select distinct on (meter_id, reading_at) meter_id, reading_at, import_wh from bridge_readings
+        where kind = 'interval' and meter_id = any(${meters as string[]}::text[]) and reading_at >= ${String(fromMs)}::int8
+        order by meter_id, reading_at, ${readingPreferenceSql}
+      ) r
       group by 1, 2`.execute(db),
     // First and last register reading of every hour: the hour boundaries are interpolated between them.
     sql<{ meter_id: string; hour: number; first_at: number; first_wh: number; last_at: number; last_wh: number }>`
       select meter_id, (reading_at / ${HOUR_MS})::float8 as hour,
         min(reading_at)::float8 as first_at, ((array_agg(value order by reading_at asc))[1])::float8 as first_wh,
         max(reading_at)::float8 as last_at, ((array_agg(value order by reading_at desc))[1])::float8 as last_wh
-      from bridge_readings
-      where kind = 'counter' and metric = 'import' and meter_id = any(${meters as string[]}::text[]) and reading_at >= ${String(fromMs - HOUR_MS)}::int8
+      from (
+        select distinct on (meter_id, reading_at) meter_id, reading_at, value from bridge_readings
+        where kind = 'counter' and metric = 'import' and meter_id = any(${meters as string[]}::text[]) and reading_at >= ${String(fromMs - HOUR_MS)}::int8
+        order by meter_id, reading_at, ${readingPreferenceSql}
+      ) r
       group by 1, 2`.execute(db),
   ]);
 

@@ -2,12 +2,20 @@
 // aggregator orders, demand-response event), island and reconnect, the actions taken and the
 // balance per interval, and EV charging plans with their aggregator orders and charge schedules.
 // kWh, kW and EUR at this edge, converted once to Wh, W and token base units.
+//
+// Runs and islanding act with the community wallet's key: their operator must hold the role on
+// chain now. An EV plan spends the community wallet too: it is for an EV resource of an active
+// registered prosumer, asked by its owner (or an operator, for the owner), within the owner's and
+// the wallet's limits (orchestrator/evPlans.ts).
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { Kysely } from "kysely";
 import { INTERVAL_SECONDS } from "../../engine/markets.js";
 import type { IntervalPrice } from "../../engine/orchestrator/planEvCharging.js";
 import { ValidationError } from "../../lib/errors.js";
-import { requireAccount, requireOperator } from "../auth/authenticate.js";
+import { toUnits } from "../../engine/compliance/decimal.js";
+import { requireAccount, requireOperatorOnChain } from "../auth/authenticate.js";
+import { readProsumerStatus } from "../auth/readProsumerStatus.js";
+import { defaultAggregatorLimits } from "../config.js";
 import { ApiError, bearer, problem } from "../problems.js";
 import { actionJson, createOrchestrator, FREQUENCY_BAND_HZ, type OrchestratorDb, type RunResult } from "../orchestrator/createOrchestrator.js";
 import { createEvPlans, type EvPlanRecord } from "../orchestrator/evPlans.js";
@@ -190,12 +198,17 @@ export async function orchestratorRoutes(app: FastifyInstance): Promise<void> {
     get coordination() { return node.coordination; },
     get signer() { return node.aggregator; },
   });
+  const decimals = node.chain.token.decimals;
+  const limits = node.config?.aggregatorLimits ?? defaultAggregatorLimits;
   const evPlans = createEvPlans({
     db: db as unknown as Kysely<OrchestratorDatabase>, engine, clock, logger,
     get bridge() { return node.bridge; },
     get signer() { return node.aggregator; },
+    limits: {
+      maxOpenPerOwner: limits.evPlanMaxOpenPerOwner, maxWhPerOwnerPerDay: limits.evPlanMaxKwhPerOwnerPerDay * 1000,
+      maxSpendPerDay: toUnits(limits.maxSpendPerDay, decimals, "AGGREGATOR_MAX_SPEND_PER_DAY", node.chain.token.symbol), currency: node.chain.token,
+    },
   });
-  const decimals = node.chain.token.decimals;
   const toEur = (base: number) => base / 10 ** decimals;
   const toBase = (field: string, eur: number) => {
     const v = Math.round(eur * 10 ** decimals);
@@ -271,7 +284,7 @@ export async function orchestratorRoutes(app: FastifyInstance): Promise<void> {
   }
 
   app.post<{ Body: RunBody }>("/v1/orchestrator/run", {
-    preHandler: requireOperator,
+    preHandler: requireOperatorOnChain,
     schema: {
       tags: ["orchestrator"],
       summary: "Balance a zone's interval and carry out the plan: device commands, aggregator orders, demand response (operator only)",
@@ -289,7 +302,7 @@ export async function orchestratorRoutes(app: FastifyInstance): Promise<void> {
   });
 
   app.post<{ Body: RunBody & { reason: string } }>("/v1/orchestrator/island", {
-    preHandler: requireOperator,
+    preHandler: requireOperatorOnChain,
     schema: {
       tags: ["orchestrator"],
       summary: "Island a zone: the critical plan runs at once (all batteries, loads shed, EVs halted) and every later run stays islanded until DELETE (operator only)",
@@ -306,7 +319,7 @@ export async function orchestratorRoutes(app: FastifyInstance): Promise<void> {
   });
 
   app.delete<{ Querystring: { zone: string } }>("/v1/orchestrator/island", {
-    preHandler: requireOperator,
+    preHandler: requireOperatorOnChain,
     schema: {
       tags: ["orchestrator"],
       summary: "Reconnect an islanded zone to the main grid (operator only)",
@@ -397,6 +410,14 @@ export async function orchestratorRoutes(app: FastifyInstance): Promise<void> {
   const pricesFromJson = (list: { intervalStart: number; price: number }[] | undefined): IntervalPrice[] | undefined =>
     list?.map((x, i) => ({ intervalStart: x.intervalStart, pricePerKWh: toBase(`prices[${i}].price`, x.price) }));
 
+  /** The community wallet buys for active registered households only, as the registry says now (a suspension counts at once). */
+  async function mustBeActiveProsumer(owner: string, field: string): Promise<void> {
+    const status = await readProsumerStatus(node.chain, owner as `0x${string}`);
+    if (status !== "active") {
+      throw new ApiError("prosumer_only", `${owner} is ${status === "suspended" ? "a suspended" : "not a registered"} prosumer: only active registered prosumers' EVs are planned with the community wallet`, { field });
+    }
+  }
+
   async function mustOwn(request: FastifyRequest, id: string): Promise<EvPlanRecord> {
     const record = await evPlans.get(id);
     if (!record) throw new ApiError("ev_plan_not_found", `no EV charging plan ${id}`, { field: "id" });
@@ -405,16 +426,18 @@ export async function orchestratorRoutes(app: FastifyInstance): Promise<void> {
     return record;
   }
 
-  interface EvPlanBody { resourceId?: string; arrival: string; departure: string; kwhNeeded: number; chargerKw: number; maxPrice: number; v2g?: boolean; zone: string; prices?: { intervalStart: number; price: number }[] }
+  interface EvPlanBody { resourceId: string; arrival: string; departure: string; kwhNeeded: number; chargerKw: number; maxPrice: number; v2g?: boolean; zone: string; prices?: { intervalStart: number; price: number }[] }
   app.post<{ Body: EvPlanBody }>("/v1/ev/plans", {
     preHandler: requireAccount,
     schema: {
       tags: ["orchestrator"],
       summary: "Plan an EV's charging in the cheapest intervals before departure; the aggregator bids for each chosen interval and the charger gets the schedule",
-      description: "The minimum at departure and the price cap are both hard: when they cannot both hold, the plan is infeasible with reason `time` (the charger cannot deliver the need in the window) or `price_cap` (only intervals above the cap could), and the shortfall. With resourceId the EV must be a coordination resource of the caller (or the caller an operator); its device gets the schedule.",
+      description: "The minimum at departure and the price cap are both hard: when they cannot both hold, the plan is infeasible with reason `time` (the charger cannot deliver the need in the window) or `price_cap` (only intervals above the cap could), and the shortfall. " +
+        "resourceId names the EV: a coordination resource of type ev owned by the caller (an operator may plan for any owner's EV); its owner must be an active registered prosumer (403 prosumer_only), and its device gets the schedule. " +
+        "The community wallet pays, so plans are limited: open plans and kWh in 24 hours per owner (422 ev_plan_limit, EV_PLAN_MAX_OPEN_PER_OWNER, EV_PLAN_MAX_KWH_PER_DAY), and the worst-case cost (energy x limit price) of all plans' orders in 24 hours (422 aggregator_spend_limit, AGGREGATOR_MAX_SPEND_PER_DAY); a refused plan places nothing.",
       security: bearer,
       body: {
-        type: "object", additionalProperties: false, required: ["arrival", "departure", "kwhNeeded", "chargerKw", "maxPrice", "zone"],
+        type: "object", additionalProperties: false, required: ["resourceId", "arrival", "departure", "kwhNeeded", "chargerKw", "maxPrice", "zone"],
         properties: {
           resourceId: { type: "string", minLength: 1, maxLength: 64 },
           arrival: { type: "string", format: "date-time" },
@@ -432,25 +455,23 @@ export async function orchestratorRoutes(app: FastifyInstance): Promise<void> {
   }, async (request, reply) => {
     const b = request.body;
     const account = request.account!;
-    let device = null;
-    if (b.resourceId !== undefined) {
-      const coordination = node.coordination;
-      if (!coordination) throw new ApiError("unavailable", "this node runs no coordination service: resources cannot be looked up", { field: "resourceId" });
-      const resource = await coordination.getResource(b.resourceId);
-      if (!resource) throw new ApiError("resource_not_found", `no resource ${b.resourceId}`, { field: "resourceId" });
-      if (resource.type !== "ev") throw new ApiError("invalid_request", `resourceId ${b.resourceId} is a ${resource.type}, not an ev`, { field: "resourceId" });
-      if (!account.operator && resource.owner.toLowerCase() !== account.address.toLowerCase()) throw new ApiError("not_resource_owner", `resource ${b.resourceId} belongs to ${resource.owner}`, { field: "resourceId" });
-      device = resource.device ?? null;
-    }
     const arrivalMs = Date.parse(b.arrival);
     const departureMs = Date.parse(b.departure);
     if (!(departureMs > arrivalMs)) throw new ApiError("invalid_request", "departure must be after arrival", { field: "departure" });
     if (departureMs - arrivalMs > 7 * 86_400_000) throw new ApiError("invalid_request", "departure must be at most 7 days after arrival", { field: "departure" });
+    const coordination = node.coordination;
+    if (!coordination) throw new ApiError("unavailable", "this node runs no coordination service: resources cannot be looked up", { field: "resourceId" });
+    const resource = await coordination.getResource(b.resourceId);
+    if (!resource) throw new ApiError("resource_not_found", `no resource ${b.resourceId}`, { field: "resourceId" });
+    if (!account.operator && resource.owner.toLowerCase() !== account.address.toLowerCase()) throw new ApiError("not_resource_owner", `resource ${b.resourceId} belongs to ${resource.owner}`, { field: "resourceId" });
+    if (resource.type !== "ev") throw new ApiError("invalid_request", `resourceId ${b.resourceId} is a ${resource.type}, not an ev`, { field: "resourceId" });
+    // A wallet anyone can create must not make the community wallet bid.
+    await mustBeActiveProsumer(resource.owner, "resourceId");
     try {
-      const record = await evPlans.create(account.address, {
-        zone: b.zone, resourceId: b.resourceId ?? null, arrivalMs, departureMs, energyNeededWh: toWh("kwhNeeded", b.kwhNeeded)!, chargerW: toWh("chargerKw", b.chargerKw)!,
+      const record = await evPlans.create(resource.owner, {
+        zone: b.zone, resourceId: b.resourceId, arrivalMs, departureMs, energyNeededWh: toWh("kwhNeeded", b.kwhNeeded)!, chargerW: toWh("chargerKw", b.chargerKw)!,
         maxPricePerKWh: toBase("maxPrice", b.maxPrice), v2g: b.v2g ?? false, ...(b.prices ? { prices: pricesFromJson(b.prices)! } : {}),
-      }, device);
+      }, resource.device ?? null);
       return reply.code(201).send(evPlanJson(record));
     } catch (err) {
       throw asRequestError(err, planFields);
@@ -474,6 +495,8 @@ export async function orchestratorRoutes(app: FastifyInstance): Promise<void> {
     },
   }, async (request) => {
     const record = await mustOwn(request, request.params.id);
+    // A re-plan places new orders: the owner must still be an active prosumer.
+    await mustBeActiveProsumer(record.owner, "id");
     try {
       return evPlanJson(await evPlans.replan(record, pricesFromJson(request.body?.prices)));
     } catch (err) {

@@ -1,11 +1,12 @@
 // Prosumers: an operator registers (verifies) a household on-chain; anyone reads a profile.
 // The node's registrar key sends the transaction; the operator's session only authorises it.
 import type { FastifyInstance } from "fastify";
-import { BaseError as ViemBaseError, ContractFunctionRevertedError, getAddress, type Address } from "viem";
+import { BaseError as ViemBaseError, ContractFunctionRevertedError, getAddress, type Address, type Hex } from "viem";
 import { energyMarketAbi, prosumerRegistryAbi, testEuroAbi } from "../../contracts/client/abi.js";
 import { EnergySource, sourceMask, type EnergySourceName } from "../../contracts/client/order.js";
 import { meterIdToBytes32 } from "../../bridge/meterDirectory.js";
-import { requireAccount, requireOperator } from "../auth/authenticate.js";
+import { isMeterSignerSet } from "../../bridge/readingSignature.js";
+import { requireAccount, requireOperatorOnChain } from "../auth/authenticate.js";
 import { safeZoneLabel, zoneFromJson } from "../orderJson.js";
 import { ApiError, problem } from "../problems.js";
 
@@ -25,9 +26,12 @@ const profileSchema = {
     importLimitW: { type: "integer" },
     sources: { type: "array", items: { type: "string" } },
     reputationBps: { type: "integer" },
+    meterSigner: { type: ["string", "null"], description: "the Ed25519 public key (bytes32) that signs the meter's readings; null: none, so no reading of it settles a trade" },
     txHash: { type: "string" },
   },
 } as const;
+
+const signerSchema = { type: "string", pattern: "^0x[0-9a-fA-F]{64}$", description: "an Ed25519 public key, the raw 32 bytes as hex (bytes32)" } as const;
 
 function meterLabel(meterId: `0x${string}`): string | null {
   if (/^0x0{64}$/.test(meterId)) return null;
@@ -43,16 +47,37 @@ export async function prosumerRoutes(app: FastifyInstance): Promise<void> {
       chain.publicClient.readContract({ address: chain.contracts.EnergyMarket, abi: energyMarketAbi, functionName: "sellerReputationBps", args: [address] }),
     ]);
     const registered = p.status !== 0;
+    const signer = registered
+      ? await chain.publicClient.readContract({ address: chain.contracts.ProsumerRegistry, abi: prosumerRegistryAbi, functionName: "meterSignerOf", args: [p.meterId] })
+      : undefined;
     return {
       address, registered, status: statuses[p.status] ?? "none",
       meterId: registered ? meterLabel(p.meterId) : null, zone: registered ? safeZoneLabel(p.zone) : null,
       exportLimitW: Number(p.exportLimitW), importLimitW: Number(p.importLimitW),
       sources: sourceNames.filter((s) => (p.sources & (1 << EnergySource[s])) !== 0), reputationBps: Number(reputationBps),
+      meterSigner: isMeterSignerSet(signer) ? signer : null,
     };
   }
 
-  app.post<{ Body: { address: string; meterId: string; zone: string; exportLimitW: number; importLimitW: number; sources: EnergySourceName[] } }>("/v1/prosumers", {
-    preHandler: requireOperator,
+  /** Sends one registry call with the node's registrar key; a revert is the contract's custom error. */
+  async function sendRegistryCall(functionName: "registerProsumer" | "setMeterSigner", args: readonly unknown[]) {
+    if (!chain.registrar) throw new ApiError("unavailable", "this node has no registrar key (REGISTRAR_PRIVATE_KEY) to register prosumers with");
+    let hash;
+    try {
+      const { request: tx } = await chain.publicClient.simulateContract({ account: chain.registrar.account, address: chain.contracts.ProsumerRegistry, abi: prosumerRegistryAbi, functionName, args } as never);
+      hash = await chain.registrar.writeContract(tx as never);
+    } catch (err) {
+      throw chainRejection(err);
+    }
+    const receipt = await chain.publicClient.waitForTransactionReceipt({ hash });
+    if (receipt.status !== "success") throw new ApiError("chain_rejected", `${functionName} reverted in ${hash}`);
+    return hash;
+  }
+
+  app.post<{ Body: { address: string; meterId: string; zone: string; exportLimitW: number; importLimitW: number; sources: EnergySourceName[]; meterSigner?: string } }>("/v1/prosumers", {
+    // The transaction is the node's registrar key's: the caller's role is checked on chain now,
+    // not as it was when the session began.
+    preHandler: requireOperatorOnChain,
     schema: {
       tags: ["prosumers"],
       summary: "Register a verified prosumer on-chain (operator only)",
@@ -68,6 +93,7 @@ export async function prosumerRoutes(app: FastifyInstance): Promise<void> {
           exportLimitW: { type: "integer", minimum: 0, default: 10000 },
           importLimitW: { type: "integer", minimum: 0, default: 20000 },
           sources: { type: "array", uniqueItems: true, items: { type: "string", enum: sourceNames }, default: [] },
+          meterSigner: { ...signerSchema, description: `${signerSchema.description}: the meter's signing key, set in a second transaction; without it no reading of the meter settles a trade until one is set` },
         },
       },
       response: { 201: profileSchema, 400: problem, 401: problem, 403: problem, 409: problem, 422: problem, 503: problem },
@@ -75,22 +101,33 @@ export async function prosumerRoutes(app: FastifyInstance): Promise<void> {
   }, async (request, reply) => {
     if (!chain.registrar) throw new ApiError("unavailable", "this node has no registrar key (REGISTRAR_PRIVATE_KEY) to register prosumers with");
     const b = request.body;
+    if (b.meterSigner !== undefined && !isMeterSignerSet(b.meterSigner as Hex)) throw new ApiError("invalid_request", "must not be zero: leave it out to register the meter without a key", { field: "meterSigner" });
     const account = getAddress(b.address);
     const zone = zoneFromJson(b.zone, "zone");
     if (!app.node.engine.state.market(zone)) throw new ApiError("validation_failed", `no market for zone ${b.zone}; known: ${app.node.engine.markets.map((m) => m.zone).join(", ")}`, { field: "zone" });
     const meterId = meterIdToBytes32(b.meterId);
     if (!meterId) throw new ApiError("invalid_request", "must be at most 31 bytes", { field: "meterId" });
-    const args = [account, meterId, zone, BigInt(b.exportLimitW), BigInt(b.importLimitW), sourceMask(b.sources)] as const;
-    let hash;
-    try {
-      const { request: tx } = await chain.publicClient.simulateContract({ account: chain.registrar.account, address: chain.contracts.ProsumerRegistry, abi: prosumerRegistryAbi, functionName: "registerProsumer", args });
-      hash = await chain.registrar.writeContract(tx as never);
-    } catch (err) {
-      throw chainRejection(err);
-    }
-    const receipt = await chain.publicClient.waitForTransactionReceipt({ hash });
-    if (receipt.status !== "success") throw new ApiError("chain_rejected", `registerProsumer reverted in ${hash}`);
+    const hash = await sendRegistryCall("registerProsumer", [account, meterId, zone, BigInt(b.exportLimitW), BigInt(b.importLimitW), sourceMask(b.sources)]);
+    if (b.meterSigner !== undefined) await sendRegistryCall("setMeterSigner", [account, b.meterSigner]);
     return reply.code(201).send({ ...(await profile(account)), txHash: hash });
+  });
+
+  app.put<{ Params: { address: string }; Body: { signer: string } }>("/v1/prosumers/:address/meter-signer", {
+    preHandler: requireOperatorOnChain,
+    schema: {
+      tags: ["prosumers"],
+      summary: "Set, rotate or revoke the key that signs a prosumer's meter readings (operator only)",
+      description: "A new key replaces the old one at once: the meter bridge checks every reading against the key in force when it takes the reading in, " +
+        "so a reading signed with the old key and arriving later is dead-lettered (signature_invalid). The zero key revokes it (meter_signer_unset).",
+      security: [{ bearer: [] }],
+      params: { type: "object", required: ["address"], properties: { address: { type: "string", pattern: "^0x[0-9a-fA-F]{40}$" } } },
+      body: { type: "object", additionalProperties: false, required: ["signer"], properties: { signer: signerSchema } },
+      response: { 200: profileSchema, 400: problem, 401: problem, 403: problem, 409: problem, 422: problem, 503: problem },
+    },
+  }, async (request) => {
+    const account = getAddress(request.params.address);
+    const hash = await sendRegistryCall("setMeterSigner", [account, request.body.signer]);
+    return { ...(await profile(account)), txHash: hash };
   });
 
   app.get<{ Params: { address: string } }>("/v1/prosumers/:address", {
@@ -142,7 +179,8 @@ export function chainRejection(err: unknown): ApiError {
     const name = revert?.data?.errorName;
     if (name) {
       const detail = `the contract refused: ${name}(${(revert.data?.args ?? []).map(String).join(", ")})`;
-      return new ApiError(name.includes("Already") ? "conflict" : "chain_rejected", detail, { cause: err });
+      // The state already is what was asked (registered, or that key): a conflict, not a bad request.
+      return new ApiError(name.includes("Already") || name.includes("Unchanged") ? "conflict" : "chain_rejected", detail, { cause: err });
     }
     return new ApiError("unavailable", `the chain did not take the transaction: ${err.shortMessage}`, { cause: err, retryable: true });
   }

@@ -9,6 +9,8 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import fastifyStatic from "@fastify/static";
 import type { FastifyInstance } from "fastify";
+import { testAccountDevicePassword } from "../devices/deviceCredentials.js";
+import { testAccountMeterKey } from "../../bridge/readingSignature.js";
 import { ApiError, problem } from "../problems.js";
 
 /** Where `npm run build:web` writes the dashboard. */
@@ -22,7 +24,17 @@ export interface WebRouteOptions {
 const testAccountSchema = {
   type: "object",
   required: ["address", "privateKey", "meterId", "zone"],
-  properties: { address: { type: "string" }, privateKey: { type: "string" }, meterId: { type: "string" }, zone: { type: "string" } },
+  properties: {
+    address: { type: "string" }, privateKey: { type: "string" }, meterId: { type: "string" }, zone: { type: "string" },
+    meterKey: { type: "string", description: "the meter's Ed25519 signing key (32-byte seed, hex): its energy readings must carry `signature` by it (bridge/readingSignature.ts)" },
+    meterSigner: { type: "string", description: "the public key (bytes32) the registry holds for the meter" },
+    mqtt: {
+      type: "object",
+      required: ["username", "password"],
+      description: "the meter's device credential (MQTT login, HTTP Basic for its REST readings); absent once an operator rotated or revoked it",
+      properties: { url: { type: "string" }, username: { type: "string" }, password: { type: "string" } },
+    },
+  },
 } as const;
 
 export async function webRoutes(app: FastifyInstance, options: WebRouteOptions = {}): Promise<void> {
@@ -37,7 +49,22 @@ export async function webRoutes(app: FastifyInstance, options: WebRouteOptions =
   }, async () => {
     // Hardhat's well-known keys: public knowledge, worthless anywhere but the embedded chain.
     if (!chain.local) throw new ApiError("not_found", "test accounts exist only on the embedded (local) chain");
-    return { accounts: (app.node.testAccounts ?? []).map((a) => ({ address: a.address, privateKey: a.privateKey, meterId: a.meterId, zone: a.zone })) };
+    // The meters' device credentials too, derived from the same public keys (deviceCredentials.ts),
+    // as long as the stored credential is still that one.
+    const devices = app.node.devices;
+    const mqttUrl = app.node.mqtt?.url;
+    return {
+      accounts: await Promise.all((app.node.testAccounts ?? []).map(async (a) => {
+        const password = testAccountDevicePassword(a.privateKey);
+        const valid = devices ? (await devices.check(a.meterId, password)) !== undefined : false;
+        return {
+          address: a.address, privateKey: a.privateKey, meterId: a.meterId, zone: a.zone,
+          // Derived from the same public key, so simulations and the dashboard can sign as the meter.
+          meterKey: testAccountMeterKey(a.privateKey).privateKey, meterSigner: testAccountMeterKey(a.privateKey).signer,
+          ...(valid ? { mqtt: { ...(mqttUrl ? { url: mqttUrl } : {}), username: a.meterId, password } } : {}),
+        };
+      })),
+    };
   });
 
   const root = options.distDir ?? WEB_DIST_DIR;

@@ -2,11 +2,10 @@
 // reason and the original payload, counted by reason, stored in bridge_dead_letters, and the
 // good message published right after it is still accepted.
 import { expect } from "chai";
-import { privateKeyToAccount } from "viem/accounts";
-import { startBridge, type Bridge } from "../../bridge/startBridge.js";
+import type { Bridge } from "../../bridge/startBridge.js";
 import {
   addProsumer, brokerTargets, collectMessages, connectDevice, counterReading, databaseTargets, dropSession, intervalReading,
-  ORACLE_KEY, quietLogger, readingTopic, startTestChain, testSettings, waitForMetrics, type Device, type Prosumer, type TestChain,
+  readingTopic, signedPayload, startTestBridge, startTestChain, testSettings, waitForMetrics, type Device, type Prosumer, type TestChain,
 } from "./harness.js";
 
 const MINUTE = 60_000;
@@ -26,12 +25,7 @@ for (const broker of brokerTargets()) {
     before(async () => {
       [chain, brokerHandle, database] = await Promise.all([startTestChain(), broker.start(), databaseTargets()[0]!.open()]);
       meter = await addProsumer(chain, `SM-BAD-${settings.topicRoot.slice(-4)}`, { exportLimitW: 10_000n, importLimitW: 10_000n, buyer: false });
-      bridge = await startBridge({
-        settings, mqttUrl: brokerHandle.url, db: database.db, client: chain.client, oracle: privateKeyToAccount(ORACLE_KEY),
-        market: chain.market, registry: chain.registry, startBlock: chain.startBlock, chainId: chain.chainId,
-        logger: quietLogger, clock: () => nowMs, autoTick: false,
-      });
-      await bridge.ready;
+      bridge = await startTestBridge({ chain, mqttUrl: brokerHandle.url, db: database.db, settings, clock: () => nowMs });
       device = await connectDevice(brokerHandle.url);
     });
     after(async () => {
@@ -77,6 +71,10 @@ for (const broker of brokerTargets()) {
         { name: "unknown metric", topic: readingTopic(settings.topicRoot, meter.meterId, "voltage"), payload: JSON.stringify({ timestamp: new Date(nowMs).toISOString(), value: 231, unit: "V" }), reason: "unknown_metric", field: "topic.metric" },
         { name: "same instant, different value (conflicting duplicate)", topic: exportTopic, payload: JSON.stringify({ ...firstGood, value: firstGood.value + 1 }), reason: "conflicting_duplicate", field: "timestamp" },
       ];
+
+      // The meter signs what it publishes, so each bad message is refused for its own fault, not
+      // for a missing signature (malformed ones stay as they are).
+      for (const c of cases) c.payload = signedPayload(c.topic, c.payload);
 
       for (const [i, c] of cases.entries()) {
         await device.publish(c.topic, c.payload);

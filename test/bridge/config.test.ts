@@ -48,6 +48,14 @@ describe("bridge configuration", () => {
     expect(() => readBridgeConfig({ METER_ORACLE_PRIVATE_KEY: KEY, MQTT_PORT: "x" })).to.throw(BridgeConfigError, /^MQTT_PORT="x": must be an integer/);
   });
 
+  it("reads FINALITY_DEPTH, the one name with the indexer and the node (BRIDGE_FINALITY_DEPTH as alias); unset, main.ts takes the chain's default", () => {
+    expect(readBridgeConfig({ METER_ORACLE_PRIVATE_KEY: KEY }).finalityDepth).to.equal(undefined);
+    expect(readBridgeConfig({ METER_ORACLE_PRIVATE_KEY: KEY, FINALITY_DEPTH: "0" }).finalityDepth).to.equal(0);
+    expect(readBridgeConfig({ METER_ORACLE_PRIVATE_KEY: KEY, BRIDGE_FINALITY_DEPTH: "20", FINALITY_DEPTH: "5" }).finalityDepth).to.equal(5);
+    expect(readBridgeConfig({ METER_ORACLE_PRIVATE_KEY: KEY, BRIDGE_FINALITY_DEPTH: "20" }).finalityDepth).to.equal(20);
+    expect(() => readBridgeConfig({ METER_ORACLE_PRIVATE_KEY: KEY, FINALITY_DEPTH: "-1" })).to.throw(BridgeConfigError, /^FINALITY_DEPTH="-1": must be an integer from 0 to 10000$/);
+  });
+
   const bad: [Record<string, string>, RegExp][] = [
     [{}, /^METER_ORACLE_PRIVATE_KEY: required/],
     [{ METER_ORACLE_PRIVATE_KEY: "0x1234" }, /^METER_ORACLE_PRIVATE_KEY: must be 0x followed by 64 hex digits$/],

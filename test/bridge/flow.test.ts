@@ -5,14 +5,13 @@
 // interval readings and from registers.
 import { expect } from "chai";
 import { keccak256, stringToBytes } from "viem";
-import { privateKeyToAccount } from "viem/accounts";
 import { amountFor } from "../../contracts/client/amount.js";
 import { testEuroAbi } from "../../contracts/client/abi.js";
 import type { Trade } from "../../contracts/client/trade.js";
-import { startBridge, type Bridge } from "../../bridge/startBridge.js";
+import type { Bridge } from "../../bridge/startBridge.js";
 import {
-  addProsumer, brokerTargets, connectDevice, counterReading, databaseTargets, deliveryEvents, dropSession, intervalReading, ORACLE_KEY,
-  pastWindow, PRICE, quietLogger, readingTopic, settleTrades, startTestChain, testSettings, waitForMetrics, type Prosumer, type TestChain,
+  addProsumer, brokerTargets, connectDevice, counterReading, databaseTargets, deliveryEvents, dropSession, intervalReading,
+  pastWindow, PRICE, readingTopic, settleTrades, startTestBridge, startTestChain, testSettings, waitForMetrics, type Prosumer, type TestChain,
 } from "./harness.js";
 
 interface Case {
@@ -70,12 +69,7 @@ for (const { broker, db: dbTarget } of combos) {
       const trades = await settleTrades(chain, cases.map((c) => ({ seller: c.seller, buyer: c.buyer, energyWh: c.contractedWh })), w.start, w.end);
 
       nowMs = w.endMs + 1_000;
-      bridge = await startBridge({
-        settings, mqttUrl: brokerHandle.url, db: database.db, client: chain.client, oracle: privateKeyToAccount(ORACLE_KEY),
-        market: chain.market, registry: chain.registry, startBlock: chain.startBlock, chainId: chain.chainId,
-        logger: quietLogger, clock: () => nowMs, autoTick: false,
-      });
-      await bridge.ready;
+      bridge = await startTestBridge({ chain, mqttUrl: brokerHandle.url, db: database.db, settings, clock: () => nowMs });
 
       const device = await connectDevice(brokerHandle.url);
       const t = (m: Prosumer, metric: string) => readingTopic(settings.topicRoot, m.meterId, metric);

@@ -1,10 +1,14 @@
 // Shared setup for the bridge tests: a real chain (Hardhat's EDR served over HTTP) with the
 // platform deployed and prosumers registered, real brokers (embedded Aedes on an ephemeral port,
 // plus MQTT_URL when set), real databases (PGlite, plus DATABASE_URL when set, each test in its
-// own schema), trades settled through signed orders, device clients that publish readings, and
-// waits that resolve on the bridge's events instead of sleeping.
+// own schema), the real indexer writing into the bridge's database (where the bridge takes its
+// trades from), trades settled through signed orders, device clients that publish readings, and
+// waits that resolve on the bridge's events instead of sleeping. Every prosumer's meter has an
+// Ed25519 key registered on chain, and devices sign the readings they publish with it, as real
+// meters must (bridge/readingSignature.ts).
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
+import type { Kysely } from "kysely";
 import mqtt, { type MqttClient } from "mqtt";
 import pg from "pg";
 import {
@@ -19,11 +23,16 @@ import { EnergySource, marketDomain, signOrder, SIDE_BUY, SIDE_SELL, sourceMask,
 import type { Trade } from "../../contracts/client/trade.js";
 import { createLogger } from "../../lib/logger.js";
 import type { BridgeSettings } from "../../bridge/startBridge.js";
-import { openBridgeDatabase } from "../../bridge/database.js";
+import { openBridgeDatabase, type BridgeDatabase } from "../../bridge/database.js";
 import { startEmbeddedBroker, type EmbeddedBroker } from "../../bridge/embeddedBroker.js";
 import type { BridgeMetrics } from "../../bridge/metrics.js";
 import type { Bridge } from "../../bridge/startBridge.js";
+import { runIndexer } from "../../indexer/runIndexer.js";
+import { migrateIndexerDatabase } from "../../indexer/store/migrate.js";
+import type { IndexerDatabase } from "../../indexer/store/schema.js";
+import { createChainRpc } from "../../indexer/sync/rpc.js";
 import { startLocalChain, type LocalChain } from "../../scripts/localChain.js";
+import { createMeterKeyPair, signReading, type MeterPrivateKey, type MeterSigner } from "../../bridge/readingSignature.js";
 
 /** Hardhat's account #2, the meter oracle of `npm start` (a well-known test key). */
 export const ORACLE_KEY: Hex = "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a";
@@ -58,7 +67,13 @@ export interface Prosumer {
   account: PrivateKeyAccount;
   address: Address;
   meterId: string;
+  /** The meter's signing key, registered on chain (absent for a prosumer added with `signer: false`). */
+  meterKey: MeterPrivateKey | undefined;
+  meterSigner: MeterSigner | undefined;
 }
+
+/** Every meter key the harness registered, by meter id: what devices sign with. */
+const meterKeys = new Map<string, MeterPrivateKey>();
 
 export interface TestChain {
   chain: LocalChain;
@@ -77,6 +92,17 @@ export interface TestChain {
 
 export async function startTestChain(): Promise<TestChain> {
   const chain = await startLocalChain({ port: 0 });
+  try {
+    return await deployTestChain(chain);
+  } catch (err) {
+    // A failed deployment (a loaded machine timing a request out) must not leave the chain's
+    // server open: mocha would wait for it forever after the run.
+    await chain.close();
+    throw err;
+  }
+}
+
+async function deployTestChain(chain: LocalChain): Promise<TestChain> {
   const transport = http(chain.url, { batch: { batchSize: 200, wait: 0 }, retryCount: 0 });
   const client = createPublicClient({ chain: hardhat, transport, pollingInterval: 50 }) as PublicClient;
   const accounts = ((await client.request({ method: "eth_accounts" } as never)) as Address[]).map((a) => getAddress(a));
@@ -100,19 +126,24 @@ async function send(c: TestChain, hash: Promise<Hex>) {
 }
 
 /** Registers a fresh key as an active prosumer with `meterId`; buyers also get tEUR and an allowance. */
-export async function addProsumer(c: TestChain, meterId: string, { exportLimitW = 10_000n, importLimitW = 10_000n, buyer = true } = {}): Promise<Prosumer> {
+export async function addProsumer(c: TestChain, meterId: string, { exportLimitW = 10_000n, importLimitW = 10_000n, buyer = true, signer = true } = {}): Promise<Prosumer> {
   const account = privateKeyToAccount(generatePrivateKey());
   await send(c, c.admin.writeContract({
     address: c.registry, abi: prosumerRegistryAbi, functionName: "registerProsumer",
     args: [account.address, stringToHex(meterId, { size: 32 }), ZONE, exportLimitW, importLimitW, sourceMask(["solar", "storage"])],
   } as never));
+  const key = signer ? createMeterKeyPair() : undefined;
+  if (key) {
+    await send(c, c.admin.writeContract({ address: c.registry, abi: prosumerRegistryAbi, functionName: "setMeterSigner", args: [account.address, key.signer] } as never));
+    meterKeys.set(meterId, key.privateKey);
+  }
   if (buyer) {
     await c.client.request({ method: "hardhat_setBalance", params: [account.address, "0x56BC75E2D63100000"] } as never);
     await send(c, c.admin.writeContract({ address: c.token, abi: testEuroAbi, functionName: "faucet", args: [account.address, 10_000n * 1_000_000n] } as never));
     const wallet = createWalletClient({ chain: hardhat, account, transport: http(c.url) });
     await send(c, wallet.writeContract({ address: c.token, abi: testEuroAbi, functionName: "approve", args: [c.market, 2n ** 255n] } as never));
   }
-  return { account, address: account.address, meterId };
+  return { account, address: account.address, meterId, meterKey: key?.privateKey, meterSigner: key?.signer };
 }
 
 export interface TradeSpec {
@@ -217,8 +248,42 @@ if (typeof after === "function") {
 
 export interface Device {
   client: MqttClient;
-  publish(topic: string, payload: unknown): Promise<void>;
+  /**
+   * Publishes `payload` (QoS 1). An object on a reading topic of a meter the harness keyed is
+   * signed with that meter's key first, as the meter would; `sign: false` sends it as it is (an
+   * accomplice without the key), a key signs with that key instead. Strings and buffers go as they are.
+   */
+  publish(topic: string, payload: unknown, options?: { sign?: false | MeterPrivateKey }): Promise<void>;
   close(): Promise<void>;
+}
+
+/** Where a reading topic names its meter and metric: `{root}/{region}/smart-meter/{meterId}/{metric}`. */
+function readingTopicParts(topic: string): { meterId: string; metric: string } | undefined {
+  const parts = topic.split("/");
+  if (parts.length !== 5 || parts[2] !== "smart-meter" || !["interval", "export", "import"].includes(parts[4]!)) return undefined;
+  return { meterId: parts[3]!, metric: parts[4]! };
+}
+
+/**
+ * `payload` as the meter of `topic` would publish it: signed with its registered key (or `key`).
+ * A JSON string is signed too (and re-serialised); anything that is not a JSON object, or whose
+ * meter has no key here, comes back unchanged.
+ */
+export function signedPayload(topic: string, payload: unknown, key?: MeterPrivateKey): string | Buffer {
+  let body = payload;
+  if (typeof payload === "string") {
+    try {
+      body = JSON.parse(payload);
+    } catch {
+      return payload;
+    }
+  }
+  const where = readingTopicParts(topic);
+  const privateKey = key ?? (where ? meterKeys.get(where.meterId) : undefined);
+  if (Buffer.isBuffer(payload) || !where || !privateKey || typeof body !== "object" || body === null || Array.isArray(body)) {
+    return typeof payload === "string" || Buffer.isBuffer(payload) ? payload : JSON.stringify(payload);
+  }
+  return JSON.stringify(signReading({ meterId: where.meterId, metric: where.metric, payload: body as Record<string, unknown>, privateKey }));
 }
 
 export async function connectDevice(url: string, options: mqtt.IClientOptions = {}): Promise<Device> {
@@ -227,8 +292,9 @@ export async function connectDevice(url: string, options: mqtt.IClientOptions = 
   openClients.add(client);
   return {
     client,
-    publish: async (topic, payload) => {
-      await client.publishAsync(topic, typeof payload === "string" || Buffer.isBuffer(payload) ? payload : JSON.stringify(payload), { qos: 1 });
+    publish: async (topic, payload, options = {}) => {
+      const raw = typeof payload === "string" || Buffer.isBuffer(payload) ? payload : options.sign === false ? JSON.stringify(payload) : signedPayload(topic, payload, options.sign);
+      await client.publishAsync(topic, raw, { qos: 1 });
     },
     close: () => client.endAsync(true),
   };
@@ -366,6 +432,33 @@ export async function collectMessages(url: string, filter: string) {
 
 export { once };
 
+// ---------------------------------------------------------------- the indexer the bridge reads
+
+/** The bridge's database seen as the indexer's: one database holds both parts' tables, as in the node. */
+export function asIndexerDatabase(db: Kysely<BridgeDatabase>): Kysely<IndexerDatabase> {
+  return db as unknown as Kysely<IndexerDatabase>;
+}
+
+const indexerMigrated = new WeakSet<object>();
+
+/**
+ * Indexes the chain into `db` up to its current head, as the node's indexer does while it
+ * follows, but as one call ("once" mode): what a test does next sees every block mined so far,
+ * without polling. Rejects as the indexer stops (DeepReorgError on a reorg deeper than the depth).
+ */
+export async function indexTestChain(chain: TestChain, db: Kysely<BridgeDatabase>, finalityDepth: number): Promise<void> {
+  const indexerDb = asIndexerDatabase(db);
+  if (!indexerMigrated.has(db)) {
+    await migrateIndexerDatabase(indexerDb);
+    indexerMigrated.add(db);
+  }
+  await runIndexer({
+    db: indexerDb, rpc: createChainRpc({ url: chain.url, maxRetries: 2, backoffMs: 20 }), chainId: chain.chainId,
+    contracts: { EnergyMarket: chain.market, ProsumerRegistry: chain.registry }, startBlock: chain.startBlock, finalityDepth,
+    pollIntervalMs: 20, logRange: { initial: 1_000, max: 10_000 }, mode: "once", logger: quietLogger,
+  });
+}
+
 // ---------------------------------------------------------------- the bridge under test
 
 export async function startTestBridge(p: {
@@ -374,9 +467,14 @@ export async function startTestBridge(p: {
   db: Parameters<typeof import("../../bridge/startBridge.js").startBridge>[0]["db"];
   settings: BridgeSettings;
   clock: () => number;
-  /** A different way to the chain (a fault-injecting proxy). */
+  /** A different way to the chain (a fault-injecting proxy); the indexer keeps the direct one. */
   rpcUrl?: string;
+  /** FINALITY_DEPTH; 0 (the node's on its embedded chain) unless a test is about finality. */
+  finalityDepth?: number;
+  /** Let the indexer catch up before each tick (default); false: the test calls indexTestChain itself. */
+  indexBeforeTick?: boolean;
 }): Promise<Bridge> {
+  const finalityDepth = p.finalityDepth ?? 0;
   const { startBridge } = await import("../../bridge/startBridge.js");
   const client = p.rpcUrl
     ? (createPublicClient({ chain: hardhat, transport: http(p.rpcUrl, { batch: { batchSize: 200, wait: 0 }, retryCount: 0, timeout: 5_000 }), pollingInterval: 50 }) as PublicClient)
@@ -384,8 +482,16 @@ export async function startTestBridge(p: {
   const bridge = await startBridge({
     settings: p.settings, mqttUrl: p.mqttUrl, db: p.db, client, oracle: privateKeyToAccount(ORACLE_KEY),
     market: p.chain.market, registry: p.chain.registry, startBlock: p.chain.startBlock, chainId: p.chain.chainId,
-    logger: quietLogger, clock: p.clock, autoTick: false,
+    logger: quietLogger, clock: p.clock, autoTick: false, indexer: { db: asIndexerDatabase(p.db), finalityDepth },
   });
   await bridge.ready;
-  return bridge;
+  if (p.indexBeforeTick === false) return bridge;
+  // Each tick first lets the indexer catch up with the chain, as the node's would have by then.
+  return {
+    ...bridge,
+    tick: async () => {
+      await indexTestChain(p.chain, p.db, finalityDepth);
+      await bridge.tick();
+    },
+  };
 }

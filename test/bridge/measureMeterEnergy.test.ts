@@ -5,7 +5,7 @@ import { expect } from "chai";
 import { sql } from "kysely";
 import { migrateBridgeDatabase } from "../../bridge/database.js";
 import { canonicalJson, evidenceHash } from "../../bridge/evidence.js";
-import { measureMeterEnergy, registerValueAt } from "../../bridge/measureMeterEnergy.js";
+import { measureMeterEnergy, measureSlots, registerValueAt, type MeasurableReading } from "../../bridge/measureMeterEnergy.js";
 import { databaseTargets } from "./harness.js";
 
 const I = 900_000;
@@ -20,6 +20,23 @@ describe("registerValueAt", () => {
   it("has no value across a gap longer than an interval or with a neighbour missing", () => {
     expect(registerValueAt(T0, r(T0 - I, 100n), r(T0 + 1, 200n), I)).to.equal(undefined);
     expect(registerValueAt(T0, r(T0 - 1, 100n), undefined, I)).to.equal(undefined);
+  });
+});
+
+describe("measureSlots (the rule verifyEvidence re-runs)", () => {
+  const used = (id: string) => ({ hash: id, metric: "export" as const, payload: "{}" });
+  const counter = (atMs: number, wh: bigint): MeasurableReading => ({ kind: "counter", metric: "export", atMs, wh, reading: used(`c${atMs}`) });
+  it("prefers the interval reading, else reads the register at both boundaries (nearest on each side, interpolated)", () => {
+    const readings: MeasurableReading[] = [
+      counter(T0 - 60_000, 900n), counter(T0 + 30_000, 1_200n), counter(T0 + I - 30_000, 2_000n), counter(T0 + I + 30_000, 2_060n), counter(T0 + I + 600_000, 9_999n),
+      { kind: "interval", atMs: T0 + I, exportWh: 42n, importWh: 7n, reading: { hash: "iv", metric: "interval", payload: "{}" } },
+    ];
+    const [first, second] = measureSlots(readings, "export", [T0, T0 + I], I);
+    // 900 + 300 * 60/90 = 1100 at T0; 2000 + 60 * 30/60 = 2030 at T0 + I.
+    expect(first).to.deep.include({ wh: 930n, source: "counter", readings: [`c${T0 - 60_000}`, `c${T0 + 30_000}`, `c${T0 + I - 30_000}`, `c${T0 + I + 30_000}`] });
+    expect(second).to.deep.include({ wh: 42n, source: "interval", readings: ["iv"] });
+    expect(measureSlots(readings, "import", [T0 + I], I)[0]).to.deep.include({ wh: 7n });
+    expect(measureSlots([counter(T0, 5n)], "export", [T0], I)[0]).to.deep.include({ wh: undefined, source: "missing" });
   });
 });
 
@@ -42,14 +59,14 @@ for (const target of databaseTargets()) {
     it("migrates once: running again changes nothing, the bookkeeping is in bridge_migrations", async () => {
       await migrateBridgeDatabase(opened.db);
       const rows = await sql<{ name: string }>`select name from bridge_migrations`.execute(opened.db);
-      expect(rows.rows.map((r) => r.name)).to.deep.equal(["2026_02_14_000000_create_bridge_tables"]);
+      expect(rows.rows.map((r) => r.name)).to.deep.equal(["2026_02_14_000000_create_bridge_tables", "2026_03_15_000000_signed_readings"]);
     });
 
     it("measures from interval readings, registers and interpolation, up to the close", async () => {
       const row = (meter: string, metric: string, kind: string, atMs: number, v: { value?: number; exp?: number; imp?: number }, receivedMs = T0 + I + 1_000) => ({
         meter_id: meter, metric, kind, reading_at: BigInt(atMs), value: v.value === undefined ? null : BigInt(v.value),
         export_wh: v.exp === undefined ? null : BigInt(v.exp), import_wh: v.imp === undefined ? null : BigInt(v.imp),
-        payload_hash: `${meter}-${metric}-${atMs}`, payload: "{}", received_at: BigInt(receivedMs),
+        payload_hash: `${meter}-${metric}-${atMs}`, payload: "{}", received_at: BigInt(receivedMs), evidence: true, source: "mqtt", stream: "evidence",
       });
       await opened.db.insertInto("bridge_readings").values([
         // M1: an interval reading, and a register that disagrees: the interval reading wins.
@@ -74,6 +91,21 @@ for (const target of databaseTargets()) {
       const two = await measureMeterEnergy(opened.db, { meterIds: ["M1", "M4"], direction: "import", slotStartsMs: [T0, T0 + I], intervalMs: I, closeMs: closeMs + I });
       expect(two.get("M1/import")!.map((s) => s.wh)).to.deep.equal([5n, undefined]);
       expect(two.get("M4/import")!.map((s) => s.wh)).to.deep.equal([undefined, 0n]);
+    });
+
+    it("counts only evidence: unsigned readings and operator corrections never measure anything", async () => {
+      const row = (meter: string, metric: string, kind: string, atMs: number, v: { value?: number; exp?: number }, source: string) => ({
+        meter_id: meter, metric, kind, reading_at: BigInt(atMs), value: v.value === undefined ? null : BigInt(v.value),
+        export_wh: v.exp === undefined ? null : BigInt(v.exp), import_wh: v.exp === undefined ? null : 0n,
+        payload_hash: `${meter}-${metric}-${atMs}-${source}`, payload: "{}", received_at: BigInt(T0 + I), evidence: false, source, stream: `${source}/${kind}`,
+      });
+      await opened.db.insertInto("bridge_readings").values([
+        row("N1", "interval", "interval", T0, { exp: 1_000 }, "operator_correction"),
+        row("N1", "export", "counter", T0, { value: 0 }, "api"), row("N1", "export", "counter", T0 + I, { value: 1_000 }, "api"),
+        row("N1", "export", "power", T0 + 60_000, { value: 5_000 }, "mqtt"),
+      ]).execute();
+      const m = await measureMeterEnergy(opened.db, { meterIds: ["N1"], direction: "export", slotStartsMs: [T0], intervalMs: I, closeMs: T0 + 2 * I });
+      expect(m.get("N1/export")![0]).to.deep.include({ wh: undefined, source: "missing", readings: [] });
     });
   });
 }

@@ -14,11 +14,12 @@ export interface TestNode {
   close(): Promise<void>;
 }
 
-export async function startTestNode(): Promise<TestNode> {
+/** `env` adds settings, e.g. NODE_CLOCK=chain for a test that moves the chain's time. */
+export async function startTestNode(env: Record<string, string> = {}): Promise<TestNode> {
   const dataDir = await mkdtemp(path.join(tmpdir(), "energy-cli-data-"));
   const deploymentsDir = await mkdtemp(path.join(tmpdir(), "energy-cli-deploy-"));
   const node = await startNode({
-    config: readNodeConfig({ PORT: "0", CHAIN_PORT: "0", MQTT_PORT: "0", DATA_DIR: dataDir, DEPLOYMENTS_DIR: deploymentsDir, TEST_ACCOUNTS: "4" }, {}),
+    config: readNodeConfig({ PORT: "0", CHAIN_PORT: "0", MQTT_PORT: "0", DATA_DIR: dataDir, DEPLOYMENTS_DIR: deploymentsDir, TEST_ACCOUNTS: "4", ...env }, {}),
     plugins: nodePlugins,
     logger: createLogger("test-cli", "silent"),
   });

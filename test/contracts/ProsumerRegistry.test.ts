@@ -281,6 +281,112 @@ describe("ProsumerRegistry", () => {
     });
   });
 
+  describe("setMeterSigner", () => {
+    // Ed25519 public keys are 32 opaque bytes to the contract.
+    const KEY_1 = ethers.id("meter key 1");
+    const KEY_2 = ethers.id("meter key 2");
+
+    it("sets the key of the account's meter, emits MeterSignerSet and answers meterSignerOf", async () => {
+      const f = await networkHelpers.loadFixture(withAlice);
+      expect(await f.registry.meterSignerOf(meterId(1))).to.equal(ethers.ZeroHash);
+      await expect(f.registry.setMeterSigner(f.aliceAddr, KEY_1))
+        .to.emit(f.registry, "MeterSignerSet")
+        .withArgs(f.aliceAddr, meterId(1), KEY_1);
+      expect(await f.registry.meterSignerOf(meterId(1))).to.equal(KEY_1);
+      // The rest of the entry is untouched.
+      await expectProsumer(f, f.aliceAddr, [meterId(1), ZONE_A, 4_000n, 8_000n, SOLAR_WIND, Status.Active]);
+    });
+
+    it("rotates: a new key replaces the old one", async () => {
+      const f = await networkHelpers.loadFixture(withAlice);
+      await f.registry.setMeterSigner(f.aliceAddr, KEY_1);
+      await expect(f.registry.setMeterSigner(f.aliceAddr, KEY_2))
+        .to.emit(f.registry, "MeterSignerSet")
+        .withArgs(f.aliceAddr, meterId(1), KEY_2);
+      expect(await f.registry.meterSignerOf(meterId(1))).to.equal(KEY_2);
+    });
+
+    it("zero revokes the key; setting the key the meter already has is refused with MeterSignerUnchanged", async () => {
+      const f = await networkHelpers.loadFixture(withAlice);
+      await expect(f.registry.setMeterSigner(f.aliceAddr, ethers.ZeroHash))
+        .to.be.revertedWithCustomError(f.registry, "MeterSignerUnchanged")
+        .withArgs(f.aliceAddr, meterId(1), ethers.ZeroHash);
+      await f.registry.setMeterSigner(f.aliceAddr, KEY_1);
+      await expect(f.registry.setMeterSigner(f.aliceAddr, KEY_1))
+        .to.be.revertedWithCustomError(f.registry, "MeterSignerUnchanged")
+        .withArgs(f.aliceAddr, meterId(1), KEY_1);
+      await expect(f.registry.setMeterSigner(f.aliceAddr, ethers.ZeroHash))
+        .to.emit(f.registry, "MeterSignerSet")
+        .withArgs(f.aliceAddr, meterId(1), ethers.ZeroHash);
+      expect(await f.registry.meterSignerOf(meterId(1))).to.equal(ethers.ZeroHash);
+    });
+
+    it("works for a suspended prosumer (a key can be revoked while suspended)", async () => {
+      const f = await networkHelpers.loadFixture(withAlice);
+      await f.registry.setStatus(f.aliceAddr, Status.Suspended);
+      await expect(f.registry.setMeterSigner(f.aliceAddr, KEY_1))
+        .to.emit(f.registry, "MeterSignerSet")
+        .withArgs(f.aliceAddr, meterId(1), KEY_1);
+    });
+
+    it("reverts ProsumerNotRegistered for an unregistered account", async () => {
+      const f = await networkHelpers.loadFixture(withAlice);
+      await expect(f.registry.setMeterSigner(f.bobAddr, KEY_1))
+        .to.be.revertedWithCustomError(f.registry, "ProsumerNotRegistered")
+        .withArgs(f.bobAddr);
+      await expect(f.registry.setMeterSigner(ethers.ZeroAddress, KEY_1))
+        .to.be.revertedWithCustomError(f.registry, "ProsumerNotRegistered")
+        .withArgs(ethers.ZeroAddress);
+    });
+
+    it("reverts AccessControlUnauthorizedAccount for a non-registrar, even the meter's owner", async () => {
+      const f = await networkHelpers.loadFixture(withAlice);
+      await expect(f.registry.connect(f.alice).setMeterSigner(f.aliceAddr, KEY_1))
+        .to.be.revertedWithCustomError(f.registry, "AccessControlUnauthorizedAccount")
+        .withArgs(f.aliceAddr, f.REGISTRAR_ROLE);
+      await expect(f.registry.connect(f.outsider).setMeterSigner(f.aliceAddr, KEY_1))
+        .to.be.revertedWithCustomError(f.registry, "AccessControlUnauthorizedAccount")
+        .withArgs(f.outsiderAddr, f.REGISTRAR_ROLE);
+      expect(await f.registry.meterSignerOf(meterId(1))).to.equal(ethers.ZeroHash);
+    });
+
+    it("lets an account granted REGISTRAR_ROLE set it", async () => {
+      const f = await networkHelpers.loadFixture(withAlice);
+      await f.registry.grantRole(f.REGISTRAR_ROLE, f.registrarAddr);
+      await expect(f.registry.connect(f.registrar).setMeterSigner(f.aliceAddr, KEY_1))
+        .to.emit(f.registry, "MeterSignerSet")
+        .withArgs(f.aliceAddr, meterId(1), KEY_1);
+    });
+
+    it("clears the old meter's key when the prosumer moves to another meter, before ProsumerUpdated", async () => {
+      const f = await networkHelpers.loadFixture(withAlice);
+      await f.registry.setMeterSigner(f.aliceAddr, KEY_1);
+      const tx = f.registry.updateProsumer(f.aliceAddr, meterId(2), ZONE_A, 4_000n, 8_000n, SOLAR_WIND);
+      await expect(tx).to.emit(f.registry, "MeterSignerSet").withArgs(f.aliceAddr, meterId(1), ethers.ZeroHash);
+      await expect(tx).to.emit(f.registry, "ProsumerUpdated").withArgs(f.aliceAddr, meterId(2), ZONE_A, 4_000n, 8_000n, SOLAR_WIND);
+      const receipt = await (await tx).wait();
+      const names = receipt!.logs.map((l) => f.registry.interface.parseLog(l)?.name);
+      expect(names).to.deep.equal(["MeterSignerSet", "ProsumerUpdated"]);
+      expect(await f.registry.meterSignerOf(meterId(1))).to.equal(ethers.ZeroHash);
+      expect(await f.registry.meterSignerOf(meterId(2))).to.equal(ethers.ZeroHash);
+      // Whoever registers the freed meter next does not inherit the old device's key.
+      await f.registry.registerProsumer(f.bobAddr, meterId(1), ZONE_A, 1n, 1n, 0);
+      expect(await f.registry.meterSignerOf(meterId(1))).to.equal(ethers.ZeroHash);
+    });
+
+    it("keeps the key when an update leaves the meter as it is, and emits nothing for it", async () => {
+      const f = await networkHelpers.loadFixture(withAlice);
+      await f.registry.setMeterSigner(f.aliceAddr, KEY_1);
+      await expect(f.registry.updateProsumer(f.aliceAddr, meterId(1), ZONE_B, 1n, 2n, 0)).not.to.emit(f.registry, "MeterSignerSet");
+      expect(await f.registry.meterSignerOf(meterId(1))).to.equal(KEY_1);
+    });
+
+    it("moving a meter without a key emits no MeterSignerSet", async () => {
+      const f = await networkHelpers.loadFixture(withAlice);
+      await expect(f.registry.updateProsumer(f.aliceAddr, meterId(2), ZONE_A, 1n, 2n, 0)).not.to.emit(f.registry, "MeterSignerSet");
+    });
+  });
+
   describe("views", () => {
     it("return zeros for an unknown account or meter", async () => {
       const f = await networkHelpers.loadFixture(withAlice);

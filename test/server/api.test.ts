@@ -485,7 +485,8 @@ describe("HTTP API", function () {
     async function appWith(env: Record<string, string>) {
       let now = Date.now();
       const services = { ...t.node.services, clock: () => now };
-      const app = await buildApp({ services, settings: readNodeConfig(env, {}).api, hub: t.node.hub });
+      // The node's own domain: the wallets here sign in for it (SIWE domains are never the request's Host).
+      const app = await buildApp({ services, settings: { ...readNodeConfig(env, {}).api, siweDomains: [new URL(t.node.url).host] }, hub: t.node.hub });
       await app.listen({ host: "127.0.0.1", port: 0 });
       const address = app.server.address() as { port: number };
       return { app, url: `http://127.0.0.1:${address.port}`, advance: (ms: number) => (now += ms) };

@@ -8,8 +8,9 @@ import { expect } from "chai";
 import mqtt from "mqtt";
 import type { Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
+import { signReading } from "../../bridge/readingSignature.js";
 import { readNodeConfig } from "../../server/config.js";
-import { approveMarket, injectClient, intervalAhead, signedOrder, signIn, startTestNode, waitFor, type ChainDescription, type Http, type TestNode } from "./helpers.js";
+import { approveMarket, injectClient, intervalAhead, meterLogin, signedOrder, signIn, startTestNode, waitFor, type ChainDescription, type Http, type TestNode } from "./helpers.js";
 
 const berlinDay = (unixSeconds: number) => new Intl.DateTimeFormat("en-CA", { timeZone: "Europe/Berlin", year: "numeric", month: "2-digit", day: "2-digit" }).format(new Date(unixSeconds * 1000));
 /** Half-up rounding of a non-negative count of 10^-scale units to `places` decimals (independent of the code under test). */
@@ -221,26 +222,31 @@ describe("compliance, carbon and savings routes", function () {
       // Each window passes and its meters report before the bridge's grace runs out (a decision
       // without readings would be a shortfall); past the grace it confirms delivery.
       const root = t.node.bridge.topicRoot;
-      const meters = await mqtt.connectAsync(t.node.mqttUrl, { clean: true, reconnectPeriod: 0 });
+      // Each meter logs in as itself (the broker takes no anonymous client) and signs its readings.
+      const [accountA, accountB] = [t.node.testAccounts[0]!, t.node.testAccounts[2]!];
+      const meters = new Map(await Promise.all([accountA, accountB].map(async (a) =>
+        [a.meterId, await mqtt.connectAsync(t.node.mqttUrl, { clean: true, reconnectPeriod: 0, ...meterLogin(a) })] as const)));
       try {
-        const reading = (at: number, exportKWh: number, importKWh: number) => JSON.stringify({
-          interval_start: new Date(at * 1000).toISOString(), interval_minutes: 15, export_kwh: exportKWh, import_kwh: importKWh, generation_kwh: exportKWh + 0.3, consumption_kwh: importKWh + 0.3,
-        });
-        const [ma, mb] = [t.node.testAccounts[0]!.meterId, t.node.testAccounts[2]!.meterId];
+        const publish = (account: typeof accountA, at: number, exportKWh: number, importKWh: number) => meters.get(account.meterId)!.publishAsync(
+          `${root}/ZONE-A/smart-meter/${account.meterId}/interval`,
+          JSON.stringify(signReading({
+            meterId: account.meterId, metric: "interval", privateKey: account.meterKey,
+            payload: { interval_start: new Date(at * 1000).toISOString(), interval_minutes: 15, export_kwh: exportKWh, import_kwh: importKWh, generation_kwh: exportKWh + 0.3, consumption_kwh: importKWh + 0.3 },
+          })), { qos: 1 });
         const accepted = (n: number) => waitFor(`the bridge to accept ${n} readings`, async () => {
           const metrics = await (await http({ url: "/metrics" })).text;
           return Number(/^bridge_accepted (\d+)/m.exec(metrics)?.[1] ?? 0) >= n ? true : undefined;
         });
         await moveTimeTo(interval + 900 + 1);
-        await meters.publishAsync(`${root}/ZONE-A/smart-meter/${ma}/interval`, reading(interval, 1.25, 0), { qos: 1 });
-        await meters.publishAsync(`${root}/ZONE-A/smart-meter/${mb}/interval`, reading(interval, 0, 1.1), { qos: 1 });
+        await publish(accountA, interval, 1.25, 0);
+        await publish(accountB, interval, 0, 1.1);
         await accepted(2);
         await moveTimeTo(interval + 1_800 + 1);
-        await meters.publishAsync(`${root}/ZONE-A/smart-meter/${mb}/interval`, reading(interval + 900, 0.6, 0), { qos: 1 });
-        await meters.publishAsync(`${root}/ZONE-A/smart-meter/${ma}/interval`, reading(interval + 900, 0, 0.55), { qos: 1 });
+        await publish(accountB, interval + 900, 0.6, 0);
+        await publish(accountA, interval + 900, 0, 0.55);
         await accepted(4);
       } finally {
-        await meters.endAsync();
+        await Promise.all([...meters.values()].map((m) => m.endAsync()));
       }
       // The chain (and the node's clock) moved half an hour on; the tokens, on the wall clock, still work.
       await moveTimeTo(interval + 1_800 + 300 + 2);

@@ -33,7 +33,10 @@ describe("node configuration", () => {
 
   it("takes the real parts from the environment", () => {
     const key = `0x${"11".repeat(32)}`;
-    const c = readNodeConfig({ CHAIN_RPC_URL: "http://10.0.0.2:8545", MATCHER_PRIVATE_KEY: key, METER_ORACLE_PRIVATE_KEY: key, DATABASE_URL: "postgres://u@db/x", MQTT_URL: "mqtt://broker:1883", PORT: "9000" }, {});
+    const c = readNodeConfig({
+      CHAIN_RPC_URL: "http://10.0.0.2:8545", MATCHER_PRIVATE_KEY: key, METER_ORACLE_PRIVATE_KEY: key, DATABASE_URL: "postgres://u@db/x", MQTT_URL: "mqtt://broker:1883", PORT: "9000",
+      SIWE_DOMAINS: "energy.example.org",
+    }, {});
     expect(c.chain.rpcUrl).to.equal("http://10.0.0.2:8545");
     expect(c.databaseUrl).to.equal("postgres://u@db/x");
     expect(c.mqtt.url).to.equal("mqtt://broker:1883");
@@ -57,6 +60,33 @@ describe("node configuration", () => {
     refused(() => readNodeConfig({ ORCHESTRATOR_AUTO_RUN: "yes" }, {}), "ORCHESTRATOR_AUTO_RUN", /1 \(on\) or 0/);
     refused(() => readNodeConfig({ AGGREGATOR_ZONE: "ZONE-Q" }, {}), "AGGREGATOR_ZONE", /ZONE-A, ZONE-B/);
     refused(() => readNodeConfig({ AGGREGATOR_KEY: "0x1234" }, {}), "AGGREGATOR_KEY", /64 hex digits/);
+  });
+
+  it("SIWE domains come from configuration only: required with CHAIN_RPC_URL, host[:port] entries", () => {
+    const key = `0x${"11".repeat(32)}`;
+    const real = { CHAIN_RPC_URL: "http://10.0.0.2:8545", MATCHER_PRIVATE_KEY: key, METER_ORACLE_PRIVATE_KEY: key };
+    // Embedded chain: empty, meaning the node's own listening address (startNode binds it after listen).
+    expect(readNodeConfig({}, {}).api.siweDomains).to.deep.equal([]);
+    refused(() => readNodeConfig(real, {}), "SIWE_DOMAINS", /required with CHAIN_RPC_URL.*never taken from requests/);
+    expect(readNodeConfig({ ...real, SIWE_DOMAINS: "energy.example.org, energy.example.org:8443" }, {}).api.siweDomains).to.deep.equal(["energy.example.org", "energy.example.org:8443"]);
+    expect(readNodeConfig(real, { siweDomains: ["[::1]:8080"] }).api.siweDomains).to.deep.equal(["[::1]:8080"]);
+    refused(() => readNodeConfig({ SIWE_DOMAINS: "https://energy.example.org" }, {}), "SIWE_DOMAINS", /host\[:port\].*no scheme/);
+    refused(() => readNodeConfig({ SIWE_DOMAINS: "*" }, {}), "SIWE_DOMAINS", /wildcard/);
+    refused(() => readNodeConfig({}, { siweDomains: ["energy.example.org/login"] }), "config.siweDomains", /host\[:port\]/);
+  });
+
+  it("sessions and the community wallet's limits: defaults, environment, file, and bad values refused by name", () => {
+    const d = readNodeConfig({}, {});
+    expect(d.api).to.include({ tokenTtlSeconds: 900, sessionMaxSeconds: 43_200 });
+    expect(d.aggregatorLimits).to.deep.equal({ maxSpendPerDay: 50, evPlanMaxOpenPerOwner: 5, evPlanMaxKwhPerOwnerPerDay: 150 });
+    const c = readNodeConfig({ SESSION_MAX_SECONDS: "3600", AGGREGATOR_MAX_SPEND_PER_DAY: "12.5" }, { evPlanMaxOpenPerOwner: 2, evPlanMaxKwhPerDay: 40 });
+    expect(c.api.sessionMaxSeconds).to.equal(3600);
+    expect(c.aggregatorLimits).to.deep.equal({ maxSpendPerDay: 12.5, evPlanMaxOpenPerOwner: 2, evPlanMaxKwhPerOwnerPerDay: 40 });
+    refused(() => readNodeConfig({ SESSION_MAX_SECONDS: "10" }, {}), "SESSION_MAX_SECONDS", /whole number from 60/);
+    refused(() => readNodeConfig({ AGGREGATOR_MAX_SPEND_PER_DAY: "-1" }, {}), "AGGREGATOR_MAX_SPEND_PER_DAY", /amount of tEUR/);
+    refused(() => readNodeConfig({ AGGREGATOR_MAX_SPEND_PER_DAY: "0.1234567" }, {}), "AGGREGATOR_MAX_SPEND_PER_DAY", /at most 6 decimals/);
+    refused(() => readNodeConfig({ EV_PLAN_MAX_KWH_PER_DAY: "lots" }, {}), "EV_PLAN_MAX_KWH_PER_DAY", /whole number/);
+    refused(() => readNodeConfig({}, { aggregatorMaxSpendPerDay: "50 EUR" }), "config.aggregatorMaxSpendPerDay", /amount of tEUR/);
   });
 
   it("never echoes a private key", () => {

@@ -7,10 +7,11 @@
 import { expect } from "chai";
 import type { Kysely } from "kysely";
 import mqtt from "mqtt";
+import { signReading } from "../../bridge/readingSignature.js";
 import { formatIsoDuration, parseIsoDuration } from "../../server/coordination/parseIsoDuration.js";
 import { createCoordination } from "../../server/coordination/createCoordination.js";
 import { jitterBoundMs, pollHint } from "../../server/coordination/pollHint.js";
-import { connectDevice, injectClient, openSocket, signIn, startTestNode, waitFor, type Http, type TestNode } from "./helpers.js";
+import { connectDevice, injectClient, meterLogin, openSocket, signIn, startTestNode, waitFor, type Http, type TestNode } from "./helpers.js";
 
 const HOUR = 3_600_000;
 
@@ -351,8 +352,9 @@ describe("coordination: resources, reports, events and who sees them", function 
     });
 
     it("an operator cancels (pushed again on the resource's channel); cancelled events take no answers and cannot be cancelled twice", async () => {
-      const socket = await openSocket(t.node.url, ["events.EV-B1"]);
-      const device = await connectDevice(t.node.mqttUrl, `${t.node.bridge.topicRoot}/ZONE-A/battery/BAT-A1/command`);
+      // B owns EV-B1: its events reach B's token (and operators'), no one else's.
+      const socket = await openSocket(t.node.url, ["events.EV-B1"], { token: tokens.b });
+      const device = await connectDevice(t.node, `${t.node.bridge.topicRoot}/ZONE-A/battery/BAT-A1/command`);
       try {
         expect((await http({ method: "DELETE", url: "/v1/events/evt-two", token: tokens.a })).json).to.include({ status: 403, code: "operator_only" });
         const cancelled = await http({ method: "DELETE", url: "/v1/events/evt-two", token: tokens.operator });
@@ -433,7 +435,9 @@ describe("coordination: a demand-response event end to end on a moving clock", f
 
   /** Publishes meter-4's interval readings of `day` over MQTT, as the meter would, and waits until the bridge stored them. */
   async function sendDay(day: string, wh: (number | undefined)[], meter = "meter-4", region = "ZONE-A") {
-    const client = await mqtt.connectAsync(t.node.mqttUrl, { clean: true, reconnectPeriod: 0 });
+    // The meter logs in as itself (the broker takes no anonymous client) and signs its readings.
+    const account = t.node.testAccounts.find((a) => a.meterId === meter)!;
+    const client = await mqtt.connectAsync(t.node.mqttUrl, { clean: true, reconnectPeriod: 0, ...meterLogin(account) });
     try {
       const starts: number[] = [];
       for (const [i, value] of wh.entries()) {
@@ -441,7 +445,10 @@ describe("coordination: a demand-response event end to end on a moving clock", f
         const start = Date.parse(`${day}T${SLOTS[i]}:00Z`);
         starts.push(start);
         await client.publishAsync(`${root}/${region}/smart-meter/${meter}/interval`,
-          JSON.stringify({ interval_start: new Date(start).toISOString(), interval_minutes: 15, import_kwh: value / 1000, export_kwh: 0 }), { qos: 1 });
+          JSON.stringify(signReading({
+            meterId: meter, metric: "interval", privateKey: account.meterKey,
+            payload: { interval_start: new Date(start).toISOString(), interval_minutes: 15, import_kwh: value / 1000, export_kwh: 0 },
+          })), { qos: 1 });
       }
       await waitFor(`${meter}'s readings of ${day}`, async () => {
         const rows = await db.selectFrom("bridge_readings").select("reading_at").where("meter_id", "=", meter).where("metric", "=", "interval")
@@ -480,8 +487,8 @@ describe("coordination: a demand-response event end to end on a moving clock", f
   it("the operator's event reaches the owner over GET /v1/events, WebSocket events.HVAC-1 and MQTT on the device's command topic", async () => {
     await jumpTo("2026-11-18T16:30:00Z");
     const topic = `${root}/ZONE-A/hvac/HVAC-1/command`;
-    const device = await connectDevice(t.node.mqttUrl, topic);
-    const socket = await openSocket(t.node.url, ["events.HVAC-1"]);
+    const device = await connectDevice(t.node, topic);
+    const socket = await openSocket(t.node.url, ["events.HVAC-1"], { token: tokens.a });
     try {
       const start = Date.parse("2026-11-18T17:00:00Z");
       const created = await http({

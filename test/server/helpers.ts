@@ -14,6 +14,7 @@ import { createSiweMessage } from "viem/siwe";
 import WebSocket from "ws";
 import { createLogger } from "../../lib/logger.js";
 import { readNodeConfig } from "../../server/config.js";
+import { testAccountDevicePassword } from "../../server/devices/deviceCredentials.js";
 import { nodePlugins } from "../../server/plugins.js";
 import { startNode, type RunningNode } from "../../server/startNode.js";
 
@@ -115,16 +116,21 @@ export interface SiweOptions {
   signWith?: Hex;
 }
 
-/** A SIWE message for `key`'s address with a fresh nonce from the node, and its signature. */
+/**
+ * A SIWE message for `key`'s address with a fresh nonce from the node, and its signature. The
+ * domain is the one GET /v1/auth/nonce suggests (the node's configured name), as a wallet on the
+ * node's own site would sign; `options.domain` signs for another (a phishing site's).
+ */
 export async function siweLogin(http: Http, node: RunningNode, key: Hex, options: SiweOptions = {}): Promise<{ message: string; signature: Hex }> {
   const account = privateKeyToAccount(key);
   let nonce = options.nonce;
-  if (nonce === undefined) {
+  let domain = options.domain;
+  if (nonce === undefined || domain === undefined) {
     const res = await http({ url: "/v1/auth/nonce" });
     if (res.status !== 200) throw new Error(`GET /v1/auth/nonce: ${res.status} ${res.text}`);
-    nonce = res.json.nonce as string;
+    nonce ??= res.json.nonce as string;
+    domain ??= res.json.domain as string;
   }
-  const domain = options.domain ?? http.host;
   const message = createSiweMessage({
     address: account.address, chainId: options.chainId ?? node.chainId, domain, nonce, uri: `http://${domain}`, version: "1",
     statement: "Sign in to the community energy market.",
@@ -224,8 +230,8 @@ export async function approveMarket(rpcUrl: string, chain: ChainDescription, key
   if (receipt.status !== "success") throw new Error(`approve reverted in ${hash}`);
 }
 
-/** A WebSocket client of /v1/energy/real-time that keeps every message it gets. */
-export async function openSocket(baseUrl: string, channels: string[]) {
+/** A WebSocket client of /v1/energy/real-time that keeps every message it gets; `token` opens the channels that need one. */
+export async function openSocket(baseUrl: string, channels: string[], options: { token?: string } = {}) {
   const ws = new WebSocket(`${baseUrl.replace(/^http/, "ws")}/v1/energy/real-time`);
   const messages: { channel?: string; type: string; data?: any; channels?: string[] }[] = [];
   ws.on("message", (raw) => messages.push(JSON.parse(raw.toString())));
@@ -233,8 +239,9 @@ export async function openSocket(baseUrl: string, channels: string[]) {
     ws.once("open", () => resolve());
     ws.once("error", reject);
   });
-  ws.send(JSON.stringify({ action: "subscribe", channels }));
-  await waitFor("subscribed", async () => messages.find((m) => m.type === "subscribed"), 5_000, 10);
+  ws.send(JSON.stringify({ action: "subscribe", channels, ...(options.token ? { token: options.token } : {}) }));
+  const answer = await waitFor("subscribed", async () => messages.find((m) => m.type === "subscribed" || m.type === "error"), 5_000, 10);
+  if (answer.type === "error") throw new Error(`subscribe refused: ${JSON.stringify(answer)}`);
   return {
     messages,
     next: (type: string, from = 0) => waitFor(`a "${type}" message`, async () => messages.slice(from).find((m) => m.type === type), 10_000, 10),
@@ -242,9 +249,32 @@ export async function openSocket(baseUrl: string, channels: string[]) {
   };
 }
 
-/** A device on the node's broker, subscribed to its command topic. */
-export async function connectDevice(url: string, commandTopic: string) {
-  const client: MqttClient = await mqtt.connectAsync(url, { clean: true, reconnectPeriod: 0 });
+/**
+ * A login for `deviceId` on the node's broker, which takes no anonymous client: its credential
+ * issued as POST /v1/devices would (an existing one rotated: a new password).
+ */
+export async function deviceLogin(node: RunningNode, deviceId: string, deviceType: string): Promise<{ username: string; password: string }> {
+  const devices = node.services.devices!;
+  try {
+    const issued = await devices.issue({ deviceId, deviceType, issuedBy: "test" });
+    return { username: issued.username, password: issued.password };
+  } catch (err) {
+    if ((err as { code?: string }).code !== "device_exists") throw err;
+    const rotated = await devices.rotate(deviceId);
+    return { username: rotated.username, password: rotated.password };
+  }
+}
+
+/** The login of a test account's meter (issued by the node at start, as GET /v1/chain/test-accounts shows). */
+export function meterLogin(account: { meterId: string; privateKey: Hex }): { username: string; password: string } {
+  return { username: account.meterId, password: testAccountDevicePassword(account.privateKey) };
+}
+
+/** A device on the node's broker, logged in as itself and subscribed to its command topic `{root}/{region}/{type}/{id}/command`. */
+export async function connectDevice(node: RunningNode, commandTopic: string) {
+  const [, , deviceType, deviceId] = commandTopic.split("/");
+  const login = await deviceLogin(node, deviceId!, deviceType!);
+  const client: MqttClient = await mqtt.connectAsync(node.mqttUrl, { clean: true, reconnectPeriod: 0, ...login });
   const commands: Record<string, any>[] = [];
   client.on("message", (topic, payload) => {
     if (topic === commandTopic) commands.push(JSON.parse(payload.toString()));

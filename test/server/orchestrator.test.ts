@@ -12,19 +12,23 @@ import { timeOfDayPeriod } from "../../engine/pricing/dynamicPrice.js";
 import { localHourAt } from "../../engine/pricing/localHour.js";
 import { createLogger } from "../../lib/logger.js";
 import { createOrchestrator, type OrchestratorDb } from "../../server/orchestrator/createOrchestrator.js";
-import { injectClient, intervalAhead, openSocket, signIn, startTestNode, waitFor, type Http, type TestNode } from "./helpers.js";
+import type { RunningNode } from "../../server/startNode.js";
+import { deviceLogin, injectClient, intervalAhead, openSocket, signIn, startTestNode, waitFor, type Http, type TestNode } from "./helpers.js";
 
 /** Devices on the node's broker, each subscribed to its command topic; commands kept per device id. */
-async function connectDevices(url: string, topics: Record<string, string>) {
-  const client: MqttClient = await mqtt.connectAsync(url, { clean: true, reconnectPeriod: 0 });
+/** One connection per device, each logged in as itself (the broker takes no anonymous client), subscribed to its command topic. */
+async function connectDevices(node: RunningNode, topics: Record<string, string>) {
   const commands: Record<string, Record<string, any>[]> = Object.fromEntries(Object.keys(topics).map((id) => [id, []]));
-  const byTopic = new Map(Object.entries(topics).map(([id, topic]) => [topic, id]));
-  client.on("message", (topic, payload) => {
-    const id = byTopic.get(topic);
-    if (id) commands[id]!.push(JSON.parse(payload.toString()));
-  });
-  await client.subscribeAsync(Object.values(topics), { qos: 1 });
-  return { client, commands };
+  const clients = await Promise.all(Object.entries(topics).map(async ([id, topic]) => {
+    const [, , deviceType] = topic.split("/");
+    const client: MqttClient = await mqtt.connectAsync(node.mqttUrl, { clean: true, reconnectPeriod: 0, ...(await deviceLogin(node, id, deviceType!)) });
+    client.on("message", (t, payload) => {
+      if (t === topic) commands[id]!.push(JSON.parse(payload.toString()));
+    });
+    await client.subscribeAsync(topic, { qos: 1 });
+    return client;
+  }));
+  return { client: { endAsync: async () => void (await Promise.all(clients.map((c) => c.endAsync()))) }, commands };
 }
 
 const kWh = (x: number) => x * 1000;
@@ -95,7 +99,7 @@ describe("orchestrator routes", function () {
     }
     for (const l of loads) await register({ resourceId: l.resourceId, type: "flexible_load", device: deviceOf(l.resourceId, "load"), capabilities: { flexibleKw: l.flexibleKw, essential: l.essential } }, undefined);
     const root = t.node.bridge.topicRoot;
-    devices = await connectDevices(t.node.mqttUrl, Object.fromEntries(all.map(([id, type]) => [id, `${root}/wbg/${type}/${id}/command`])));
+    devices = await connectDevices(t.node, Object.fromEntries(all.map(([id, type]) => [id, `${root}/wbg/${type}/${id}/command`])));
     socket = await openSocket(t.node.url, ["orchestrator.actions"]);
     // Each scenario plans its own interval so the aggregator's offers and bids never meet.
     base = intervalAhead(Math.floor(Date.now() / 1000), 1_800);
@@ -362,6 +366,15 @@ describe("orchestrator routes", function () {
     const referencePrice = (intervalStart: number) => t.node.engine.referencePrice("ZONE-A", intervalStart, Math.floor(t.node.services.clock() / 1000));
     let planId: string;
 
+    before(async () => {
+      // A plan is for an EV resource of its owner: one more each, with no device and no zone (so
+      // no run plans them and no charger gets their schedules).
+      for (const [token, resourceId] of [[prosumer, "ev-home"], [neighbour, "ev-neighbour"]] as const) {
+        const res = await http({ method: "POST", url: "/v1/resources", token, body: { resourceId, type: "ev", capabilities: {} } });
+        expect(res.status, res.text).to.equal(201);
+      }
+    });
+
     it("plans the cheapest intervals, the aggregator bids for each, the charger gets the schedule", async () => {
       const before = counts();
       const res = await http({
@@ -401,7 +414,7 @@ describe("orchestrator routes", function () {
     });
 
     it("infeasible plans say why: time, or the price cap, with the shortfall; no orders", async () => {
-      const body = { zone: "ZONE-A", arrival: new Date(base * 1000).toISOString(), departure: new Date((base + 12 * 900) * 1000).toISOString(), chargerKw: 11, prices: prices(curve) };
+      const body = { resourceId: "ev-home", zone: "ZONE-A", arrival: new Date(base * 1000).toISOString(), departure: new Date((base + 12 * 900) * 1000).toISOString(), chargerKw: 11, prices: prices(curve) };
       const time = await http({ method: "POST", url: "/v1/ev/plans", token: prosumer, body: { ...body, kwhNeeded: 40, maxPrice: 0.5 } });
       expect(time.status).to.equal(201);
       expect(time.json).to.include({ status: "infeasible", reason: "time", shortfallKwh: 7 });
@@ -411,7 +424,7 @@ describe("orchestrator routes", function () {
     });
 
     it("only the owner or an operator: someone else's EV or plan is refused; bad input named", async () => {
-      const body = { zone: "ZONE-A", arrival: new Date(base * 1000).toISOString(), departure: new Date((base + 4 * 900) * 1000).toISOString(), kwhNeeded: 1, chargerKw: 11, maxPrice: 0.3 };
+      const body = { resourceId: "ev-home", zone: "ZONE-A", arrival: new Date(base * 1000).toISOString(), departure: new Date((base + 4 * 900) * 1000).toISOString(), kwhNeeded: 1, chargerKw: 11, maxPrice: 0.3 };
       const theirs = await http({ method: "POST", url: "/v1/ev/plans", token: neighbour, body: { ...body, resourceId: "ev-park-01" } });
       expect(theirs.status).to.equal(403);
       expect((await http({ url: `/v1/ev/plans/${planId}`, token: neighbour })).status).to.equal(403);
@@ -422,9 +435,9 @@ describe("orchestrator routes", function () {
       // Without prices the zone's reference price of each interval is used. Those follow the hour
       // of day (peak, solar surplus) and the last run's balance, so the cap is the dearest of them.
       const dearest = Math.max(...hourFrom(base).map(referencePrice));
-      const reference = await http({ method: "POST", url: "/v1/ev/plans", token: neighbour, body: { ...body, maxPrice: dearest / 1e6 } });
+      const reference = await http({ method: "POST", url: "/v1/ev/plans", token: neighbour, body: { ...body, resourceId: "ev-neighbour", maxPrice: dearest / 1e6 } });
       expect(reference.status, reference.text).to.equal(201);
-      expect(reference.json).to.include({ status: "feasible", priceSource: "reference", resourceId: null });
+      expect(reference.json).to.include({ status: "feasible", priceSource: "reference", resourceId: "ev-neighbour" });
       for (const slot of reference.json.slots) expect(Math.round(slot.price * 1e6)).to.equal(referencePrice(slot.intervalStart));
       expect((await http({ url: "/v1/ev/plans/00000000-0000-0000-0000-000000000000", token: operator })).status).to.equal(404);
     });
@@ -440,7 +453,7 @@ describe("orchestrator routes", function () {
       const window = hourFrom(from);
       const before = Math.min(...window.map(referencePrice));
       // One base unit under today's cheapest interval: nothing affordable yet.
-      const body = { zone: "ZONE-A", arrival: new Date(from * 1000).toISOString(), departure: new Date((from + 4 * 900) * 1000).toISOString(), kwhNeeded: 1, chargerKw: 11, maxPrice: (before - 1) / 1e6 };
+      const body = { resourceId: "ev-home", zone: "ZONE-A", arrival: new Date(from * 1000).toISOString(), departure: new Date((from + 4 * 900) * 1000).toISOString(), kwhNeeded: 1, chargerKw: 11, maxPrice: (before - 1) / 1e6 };
       const created = await http({ method: "POST", url: "/v1/ev/plans", token: prosumer, body });
       expect(created.status, created.text).to.equal(201);
       expect(created.json).to.include({ status: "infeasible", reason: "price_cap", priceSource: "reference" });

@@ -1,20 +1,33 @@
 // Readings over REST against one whole node: posted readings take the bridge's MQTT path (the
-// same checks, the same per-meter history, the same dead letters), only the meter's owner or an
-// operator may post or read them, and committed readings (REST and MQTT) are published on
-// `consumption.real-time` and `generation.solar`.
+// same checks, the same per-meter history, the same dead letters). A meter posts its own
+// readings with its device credential (HTTP Basic), an operator posts corrections (with a
+// reason, never evidence); the account that trades on a meter may not (the security review's
+// "seller vouches for itself"), nor any other wallet. The owner or an operator reads them, and
+// committed readings (REST and MQTT) are published on `consumption.real-time` and
+// `generation.solar` (to the operator's socket here: every meter's).
 import { expect } from "chai";
 import type { Kysely } from "kysely";
 import mqtt, { type MqttClient } from "mqtt";
 import WebSocket from "ws";
+import { signReading } from "../../bridge/readingSignature.js";
 import { injectClient, signIn, startTestNode, waitFor, type Http, type TestNode } from "./helpers.js";
+
+interface MeterCredential {
+  username: string;
+  password: string;
+}
+const basic = (c: MeterCredential) => `Basic ${Buffer.from(`${c.username}:${c.password}`).toString("base64")}`;
 
 describe("readings over REST", function () {
   this.timeout(120_000);
   let t: TestNode;
   let http: Http;
   let db: Kysely<any>;
-  let device: MqttClient;
+  let meter4: MqttClient;
+  let meter5: MqttClient;
   let ws: WebSocket;
+  /** The test accounts' meters' device credentials, from GET /v1/chain/test-accounts. */
+  const devices: Record<string, MeterCredential> = {};
   const messages: { channel: string; type: string; data: any }[] = [];
   let tokens: { owner: string; other: string; operator: string };
   let root: string;
@@ -34,35 +47,49 @@ describe("readings over REST", function () {
       other: await signIn(http, t.node, t.node.testAccounts[1]!.privateKey),
       operator: await signIn(http, t.node, t.node.operatorKey!),
     };
-    device = await mqtt.connectAsync(t.node.mqttUrl, { clean: true, reconnectPeriod: 0 });
+    for (const a of (await http({ url: "/v1/chain/test-accounts" })).json.accounts as { meterId: string; mqtt: MeterCredential }[]) devices[a.meterId] = a.mqtt;
+    // Each meter on MQTT with its own credential: the broker takes no anonymous client.
+    meter4 = await mqtt.connectAsync(t.node.mqttUrl, { clean: true, reconnectPeriod: 0, ...devices["meter-4"] });
+    meter5 = await mqtt.connectAsync(t.node.mqttUrl, { clean: true, reconnectPeriod: 0, ...devices["meter-5"] });
     ws = new WebSocket(`${t.node.url.replace(/^http/, "ws")}/v1/energy/real-time`);
     ws.on("message", (raw) => messages.push(JSON.parse(raw.toString())));
     await new Promise((resolve, reject) => ws.once("open", resolve).once("error", reject));
-    ws.send(JSON.stringify({ action: "subscribe", channels: ["consumption.real-time", "generation.solar"] }));
+    ws.send(JSON.stringify({ action: "subscribe", channels: ["consumption.real-time", "generation.solar"], token: tokens.operator }));
     await waitFor("subscribed", async () => messages.find((m) => m.type === "subscribed"), 5_000, 10);
   });
 
   after(async () => {
     ws?.close();
-    await device?.endAsync();
+    await meter4?.endAsync();
+    await meter5?.endAsync();
     await t?.close();
   });
 
-  const post = (direction: "consumption" | "generation", body: Record<string, unknown>, token: string | null = tokens.owner) =>
-    http({ method: "POST", url: `/v1/energy/${direction}`, ...(token ? { token } : {}), body });
+  /** Posts as the meter's device credential by default, or with a bearer token, or with no credential (null). */
+  const post = (direction: "consumption" | "generation", body: Record<string, unknown>, as: { token: string } | { device: string } | null = { device: "meter-4" }) =>
+    http({
+      method: "POST", url: `/v1/energy/${direction}`, body,
+      ...(as && "token" in as ? { token: as.token } : {}),
+      ...(as && "device" in as ? { headers: { authorization: basic(devices[as.device]!) } } : {}),
+    });
+  /** A reading signed with the meter's key (the test accounts' keys are registered at start). */
+  const signed = (account: 0 | 1, metric: string, payload: Record<string, unknown>) =>
+    signReading({ meterId: t.node.testAccounts[account]!.meterId, metric, payload, privateKey: t.node.testAccounts[account]!.meterKey });
   const deadLetters = (meterId: string) =>
     db.selectFrom("bridge_dead_letters").select(["topic", "reason", "field"]).where("topic", "like", `%/${meterId}/%`).orderBy("id").execute();
   const onChannel = (channel: string, predicate: (data: any) => boolean) =>
     waitFor(`a message on ${channel}`, async () => messages.find((m) => m.channel === channel && predicate(m.data)), 10_000, 10);
 
-  it("POST /v1/energy/consumption stores the owner's register reading (201) as the meter's import, once", async () => {
+  it("POST /v1/energy/consumption stores the meter's register reading sent with its device credential (201) as its import, once", async () => {
     const res = await post("consumption", { meterId: "meter-4", timestamp: at(0), consumption: 1000.5, unit: "kWh", quality: "high" });
     expect(res.status, res.text).to.equal(201);
     expect(res.json).to.deep.equal({
       meterId: "meter-4", timestamp: at(0), kind: "register", value: 1000.5, unit: "kWh", duplicate: false, topic: `${root}/ZONE-A/smart-meter/meter-4/import`,
+      // Unsigned: stored from the meter's credential, but no delivery evidence.
+      source: "device", evidence: false,
     });
     const row = await db.selectFrom("bridge_readings").selectAll().where("meter_id", "=", "meter-4").where("reading_at", "=", BigInt(t0)).executeTakeFirstOrThrow();
-    expect(row).to.deep.include({ metric: "import", kind: "counter", value: 1_000_500n });
+    expect(row).to.deep.include({ metric: "import", kind: "counter", value: 1_000_500n, source: "device", evidence: false, correction_reason: null });
     expect(JSON.parse(row.payload)).to.deep.equal({ timestamp: at(0), value: 1000.5, unit: "kWh", quality: "high" });
     // Sent again (a client retry): a duplicate, nothing new stored.
     const again = await post("consumption", { meterId: "meter-4", timestamp: at(0), consumption: 1000.5, unit: "kWh", quality: "high" });
@@ -98,28 +125,65 @@ describe("readings over REST", function () {
     expect(messages.filter((m) => m.data?.meterId === "meter-4")).to.have.length(1);
   });
 
-  it("REST and MQTT readings share one history: a posted register above a later MQTT one is refused", async () => {
-    await device.publishAsync(`${root}/ZONE-A/smart-meter/meter-4/import`, JSON.stringify({ timestamp: at(300), value: 1000.9, unit: "kWh" }), { qos: 1 });
+  it("signed readings share one history over MQTT and REST: a signed posted register above a later signed MQTT one is refused", async () => {
+    await meter4.publishAsync(`${root}/ZONE-A/smart-meter/meter-4/import`, JSON.stringify(signed(0, "import", { timestamp: at(300), value: 1000.9, unit: "kWh" })), { qos: 1 });
     await onChannel("consumption.real-time", (d) => d.meterId === "meter-4" && d.timestamp === at(300));
-    const res = await post("consumption", { meterId: "meter-4", timestamp: at(240), consumption: 1001 });
+    // What the REST body becomes is what the meter signs: {timestamp, value, unit}.
+    const res = await post("consumption", { meterId: "meter-4", timestamp: at(240), consumption: 1001, unit: "kWh", signature: signed(0, "import", { timestamp: at(240), value: 1001, unit: "kWh" }).signature });
     expect(res.status).to.equal(422);
     expect(res.json.detail).to.match(/^counter_decreased: consumption register 1001000 Wh is above the later reading 1000900 Wh/);
-    // In between the two, and plausible on both sides: stored.
-    expect((await post("consumption", { meterId: "meter-4", timestamp: at(240), consumption: 1000.8 })).status).to.equal(201);
+    // In between the two, and plausible on both sides: stored, and evidence.
+    const ok = await post("consumption", { meterId: "meter-4", timestamp: at(240), consumption: 1000.8, unit: "kWh", signature: signed(0, "import", { timestamp: at(240), value: 1000.8, unit: "kWh" }).signature });
+    expect(ok.status, ok.text).to.equal(201);
+    expect(ok.json).to.include({ source: "device", evidence: true });
   });
 
-  it("only the meter's owner or an operator may post: 401 without a token, 403 for someone else's or an unknown meter", async () => {
+  it("the account that trades on the meter may not post its readings (403 self_reported_reading): the seller cannot vouch for its own sale", async () => {
+    // The review's row 2: meter-4's owner posting the export that would settle its own sales.
+    for (const [direction, field] of [["generation", "generation"], ["consumption", "consumption"]] as const) {
+      const res = await post(direction, { meterId: "meter-4", timestamp: at(330), [field]: 1001 }, { token: tokens.owner });
+      expect(res.status, res.text).to.equal(403);
+      expect(res.json).to.include({ code: "self_reported_reading", field: "meterId" });
+      expect(res.json.detail).to.include(t.node.testAccounts[0]!.address);
+    }
+    // Not even as a "correction" with a reason.
+    expect((await post("generation", { meterId: "meter-4", timestamp: at(330), generation: 1001, reason: "trust me" }, { token: tokens.owner })).json)
+      .to.include({ status: 403, code: "self_reported_reading" });
+    expect(await db.selectFrom("bridge_readings").select("reading_at").where("meter_id", "=", "meter-4").where("reading_at", "=", BigInt(t0 + 330_000)).execute()).to.deep.equal([]);
+  });
+
+  it("nobody else may post either: 401 without a credential, 403 for another wallet or another meter's credential, 401 for a wrong password", async () => {
     const body = { meterId: "meter-4", timestamp: at(360), consumption: 1001 };
-    const none = await post("consumption", body, null);
-    expect(none.json).to.include({ status: 401, code: "unauthorized" });
-    const other = await post("consumption", body, tokens.other);
-    expect(other.status).to.equal(403);
-    expect(other.json).to.include({ code: "not_meter_owner", field: "meterId" });
+    expect((await post("consumption", body, null)).json).to.include({ status: 401, code: "unauthorized" });
+    const other = await post("consumption", body, { token: tokens.other });
+    expect(other.json).to.include({ status: 403, code: "device_credential_required", field: "authorization" });
     expect(other.json.detail).to.include(t.node.testAccounts[1]!.address);
-    expect((await post("consumption", { ...body, meterId: "meter-99" }, tokens.other)).json).to.include({ status: 403, code: "not_meter_owner" });
-    // An operator may post for any meter; a meter the registry does not know is the bridge's unknown_meter.
-    expect((await post("consumption", body, tokens.operator)).status).to.equal(201);
-    const unknown = await post("consumption", { ...body, meterId: "meter-99" }, tokens.operator);
+    expect((await post("consumption", { ...body, meterId: "meter-99" }, { token: tokens.other })).json).to.include({ status: 403, code: "device_credential_required" });
+    const wrongMeter = await post("consumption", body, { device: "meter-5" });
+    expect(wrongMeter.json).to.include({ status: 403, code: "device_not_this_meter", field: "meterId" });
+    const badPassword = await http({ method: "POST", url: "/v1/energy/consumption", body, headers: { authorization: basic({ username: "meter-4", password: "guess" }) } });
+    expect(badPassword.json).to.include({ status: 401, code: "device_credential_refused", field: "authorization" });
+    const malformed = await http({ method: "POST", url: "/v1/energy/consumption", body, headers: { authorization: "Basic !!" } });
+    expect(malformed.json).to.include({ status: 401, code: "device_credential_refused", field: "authorization" });
+    // A meter sends its reading as it is: a reason is an operator's.
+    expect((await post("consumption", { ...body, reason: "because" })).json).to.include({ status: 400, code: "invalid_request", field: "reason" });
+    expect(await db.selectFrom("bridge_readings").select("reading_at").where("meter_id", "=", "meter-4").where("reading_at", "=", BigInt(t0 + 360_000)).execute()).to.deep.equal([]);
+  });
+
+  it("an operator posts a correction: a reason is required (400 naming it); stored flagged as a correction, never evidence", async () => {
+    const body = { meterId: "meter-4", timestamp: at(360), consumption: 1001 };
+    const noReason = await post("consumption", body, { token: tokens.operator });
+    expect(noReason.json).to.include({ status: 400, code: "invalid_request", field: "reason" });
+    expect((await post("consumption", { ...body, reason: "   " }, { token: tokens.operator })).json).to.include({ status: 400, field: "reason" });
+    expect((await post("consumption", { ...body, reason: "x".repeat(501) }, { token: tokens.operator })).json).to.include({ status: 400, field: "reason" });
+    // Even signed with the meter's key, a correction is no evidence.
+    const res = await post("consumption", { ...body, unit: "kWh", reason: "meter-4 display read on site; the meter's modem was down", signature: signed(0, "import", { timestamp: at(360), value: 1001, unit: "kWh" }).signature }, { token: tokens.operator });
+    expect(res.status, res.text).to.equal(201);
+    expect(res.json).to.include({ source: "operator_correction", evidence: false });
+    const row = await db.selectFrom("bridge_readings").selectAll().where("meter_id", "=", "meter-4").where("reading_at", "=", BigInt(t0 + 360_000)).executeTakeFirstOrThrow();
+    expect(row).to.deep.include({ source: "operator_correction", evidence: false, correction_reason: "meter-4 display read on site; the meter's modem was down" });
+    // A meter the registry does not know is the bridge's unknown_meter.
+    const unknown = await post("consumption", { ...body, meterId: "meter-99", reason: "typo check" }, { token: tokens.operator });
     expect(unknown.status).to.equal(422);
     expect(unknown.json).to.include({ code: "reading_rejected", field: "meterId" });
     expect(unknown.json.detail).to.match(/^unknown_meter: meterId meter "meter-99" is not in the prosumer registry/);
@@ -158,8 +222,8 @@ describe("readings over REST", function () {
 
   it("an MQTT interval reading goes out on both channels: import as consumption, export as generation", async () => {
     const start = Math.floor(Date.now() / 900_000) * 900_000 - 900_000;
-    await device.publishAsync(`${root}/ZONE-B/smart-meter/meter-5/interval`,
-      JSON.stringify({ interval_start: new Date(start).toISOString(), interval_minutes: 15, import_kwh: 0.4, export_kwh: 1.25 }), { qos: 1 });
+    await meter5.publishAsync(`${root}/ZONE-B/smart-meter/meter-5/interval`,
+      JSON.stringify(signed(1, "interval", { interval_start: new Date(start).toISOString(), interval_minutes: 15, import_kwh: 0.4, export_kwh: 1.25 })), { qos: 1 });
     const timestamp = new Date(start).toISOString();
     const consumption = await onChannel("consumption.real-time", (d) => d.meterId === "meter-5");
     const generation = await onChannel("generation.solar", (d) => d.meterId === "meter-5");

@@ -1,6 +1,8 @@
 // The WebSocket at /v1/energy/real-time: every message is answered (subscribed, unsubscribed,
 // or an error naming the field) and a bad one never closes the socket; a crossing order pushes
-// "book" and "trade" messages on trading.market.ZONE-A to its subscribers and to no one else.
+// "book" and "trade" messages on trading.market.ZONE-A to its subscribers and to no one else;
+// channels with a person's data need a token and follow the REST routes' owner rules (readings
+// of one's own meter, one's own resources' events, VPP status for the signed-in).
 import { expect } from "chai";
 import type { Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
@@ -95,8 +97,8 @@ describe("WebSocket /v1/energy/real-time", function () {
 
   it("answers subscribe with the channels; a bad message gets an error naming the field and the socket stays open", async () => {
     const c = await open();
-    c.send({ action: "subscribe", channels: ["trading.market.ZONE-A", "consumption.real-time"] });
-    expect(await c.next()).to.deep.equal({ type: "subscribed", channels: ["trading.market.ZONE-A", "consumption.real-time"] });
+    c.send({ action: "subscribe", channels: ["trading.market.ZONE-A", "orchestrator.actions"] });
+    expect(await c.next()).to.deep.equal({ type: "subscribed", channels: ["trading.market.ZONE-A", "orchestrator.actions"] });
 
     const bad: [unknown, string][] = [
       ["{not json", "message"],
@@ -106,6 +108,7 @@ describe("WebSocket /v1/energy/real-time", function () {
       [{ action: "subscribe", channels: [] }, "channels"],
       [{ action: "subscribe", channels: ["generation.solar", "trading.market.ZONE A"] }, "channels[1]"],
       [{ action: "subscribe", channels: [42] }, "channels[0]"],
+      [{ action: "subscribe", channels: ["generation.solar"], token: 42 }, "token"],
     ];
     for (const [message, field] of bad) {
       c.send(message);
@@ -114,10 +117,11 @@ describe("WebSocket /v1/energy/real-time", function () {
       expect(answer.detail).to.match(new RegExp(`^${field.replace(/[[\]]/g, "\\$&")} `));
     }
     expect(c.closed).to.equal(false);
-    c.send({ action: "unsubscribe", channels: ["consumption.real-time"] });
-    expect(await c.next()).to.deep.equal({ type: "unsubscribed", channels: ["consumption.real-time"] });
-    c.send({ action: "subscribe", channels: ["vpp.vpp-1.status", "events.res-7", "generation.solar"] });
-    expect(await c.next()).to.include({ type: "subscribed" });
+    c.send({ action: "unsubscribe", channels: ["orchestrator.actions"] });
+    expect(await c.next()).to.deep.equal({ type: "unsubscribed", channels: ["orchestrator.actions"] });
+    // A token is ignored on public channels, even a dead one: the market view never breaks.
+    c.send({ action: "subscribe", channels: ["trading.market.ZONE-B"], token: "A".repeat(43) });
+    expect(await c.next()).to.deep.equal({ type: "subscribed", channels: ["trading.market.ZONE-B"] });
   });
 
   it("a crossing order pushes book and trade messages on trading.market.ZONE-A, to its subscribers only", async () => {
@@ -140,7 +144,7 @@ describe("WebSocket /v1/energy/real-time", function () {
     // Events go out before the order is acknowledged, so everything they caused arrives before
     // the answer to a request sent now.
     for (const c of [a, b]) {
-      const { before } = await c.until({ action: "subscribe", channels: ["generation.solar"] }, (m) => m.type === "subscribed");
+      const { before } = await c.until({ action: "subscribe", channels: ["orchestrator.actions"] }, (m) => m.type === "subscribed");
       expect(before.every((m) => m.channel === "trading.market.ZONE-A")).to.equal(true);
       const books = before.filter((m) => m.type === "book").map((m) => m.data);
       expect(books.length).to.be.at.least(2);
@@ -154,7 +158,7 @@ describe("WebSocket /v1/energy/real-time", function () {
       // The trade came after the book that showed the ask it took.
       expect(before.findIndex((m) => m.type === "trade")).to.be.greaterThan(before.findIndex((m) => m.type === "book"));
     }
-    const { before: heard } = await quiet.until({ action: "subscribe", channels: ["generation.solar"] }, (m) => m.type === "subscribed");
+    const { before: heard } = await quiet.until({ action: "subscribe", channels: ["orchestrator.actions"] }, (m) => m.type === "subscribed");
     expect(heard).to.deep.equal([]);
 
     // Settlement follows on the same channel as a tradeUpdate with the trade id.
@@ -172,21 +176,125 @@ describe("WebSocket /v1/energy/real-time", function () {
     const now = (await http({ url: "/v1/trading/markets" })).json.now as number;
     const placed = await http({ method: "POST", url: "/v1/trading/orders", token: tokens.seller, body: await signedOrder(chain, keys.seller, { side: 1, intervalStart: intervalAhead(now) + 900, energyWh: 100, price: 330_000 }) });
     expect(placed.status).to.equal(201);
-    const { before } = await c.until({ action: "subscribe", channels: ["generation.solar"] }, (m) => m.type === "subscribed");
+    const { before } = await c.until({ action: "subscribe", channels: ["orchestrator.actions"] }, (m) => m.type === "subscribed");
     expect(before).to.deep.equal([]);
 
     // A channel nobody listens to any more is forgotten.
     const channelsBefore = t.node.hub.stats().channels;
-    c.send({ action: "subscribe", channels: ["events.only-this-test"] });
+    c.send({ action: "subscribe", channels: ["trading.market.ONLY-THIS-TEST"] });
     expect((await c.next()).type).to.equal("subscribed");
     expect(t.node.hub.stats().channels).to.equal(channelsBefore + 1);
-    c.send({ action: "unsubscribe", channels: ["events.only-this-test"] });
+    c.send({ action: "unsubscribe", channels: ["trading.market.ONLY-THIS-TEST"] });
     expect((await c.next()).type).to.equal("unsubscribed");
     expect(t.node.hub.stats().channels).to.equal(channelsBefore);
 
     const socketsBefore = t.node.hub.stats().sockets;
     c.close();
     await waitUntil(() => t.node.hub.stats().sockets === socketsBefore - 1);
+  });
+
+  describe("channels with a person's data: a token and the REST routes' owner rules", () => {
+    // testAccounts[0] owns meter-4 (ZONE-A), testAccounts[1] meter-5 (ZONE-B).
+    let owner: { a: string; b: string; operator: string };
+    let last = 0;
+    /** A distinct interval reading of `meter` (one of the last few hours' intervals), as the meter's MQTT would carry it. */
+    const reading = async (meter: "meter-4" | "meter-5") => {
+      last++;
+      const start = (Math.floor(Date.now() / 900_000) - last) * 900_000;
+      const verdict = await t.node.bridge.submitReading(`${t.node.bridge.topicRoot}/${meter === "meter-4" ? "ZONE-A" : "ZONE-B"}/smart-meter/${meter}/interval`,
+        Buffer.from(JSON.stringify({ interval_start: new Date(start).toISOString(), interval_minutes: 15, import_kwh: 0.4, export_kwh: 0.1 })));
+      expect(verdict, JSON.stringify(verdict)).to.deep.include({ accepted: true });
+      return new Date(start).toISOString();
+    };
+    /** Everything a client got up to now (a public subscribe's answer marks the point). */
+    const drain = async (c: Client) => (await c.until({ action: "subscribe", channels: ["orchestrator.actions"] }, (m) => m.type === "subscribed")).before;
+
+    before(async () => {
+      owner = {
+        a: await signIn(http, t.node, t.node.testAccounts[0]!.privateKey),
+        b: await signIn(http, t.node, t.node.testAccounts[1]!.privateKey),
+        operator: await signIn(http, t.node, t.node.operatorKey!),
+      };
+      for (const [token, resourceId] of [[owner.a, "ws-ev-a"], [owner.b, "ws-ev-b"]] as const) {
+        const res = await http({ method: "POST", url: "/v1/resources", token, body: { resourceId, type: "ev", capabilities: { capacityKwh: 60 } } });
+        expect(res.status, res.text).to.equal(201);
+      }
+    });
+
+    it("without a token: readings, events and VPP status are refused, each with an error frame naming the channel and the rule; public channels still work", async () => {
+      const anonymous = await open();
+      const channels = ["consumption.real-time", "generation.solar", "events.ws-ev-a", "vpp.vpp-1.status", "trading.market.ZONE-A"];
+      anonymous.send({ action: "subscribe", channels });
+      for (let i = 0; i < 4; i++) {
+        const refusal = await anonymous.next();
+        expect(refusal).to.include({ type: "error", code: "unauthorized", field: `channels[${i}]`, channel: channels[i] });
+        expect(refusal.detail).to.match(new RegExp(`^${channels[i]!.replace(/\./g, "\\.")} .*needs a token`));
+      }
+      expect(await anonymous.next()).to.deep.equal({ type: "subscribed", channels: ["trading.market.ZONE-A"] });
+      // A reading now reaches nobody on this socket.
+      await reading("meter-4");
+      expect((await drain(anonymous)).filter((m) => m.channel !== "trading.market.ZONE-A")).to.deep.equal([]);
+    });
+
+    it("readings: an owner gets only its own meter's, an operator every meter's; a token that is logged out ends the subscription", async () => {
+      const [a, b, operator] = [await open(), await open(), await open()];
+      for (const [c, token] of [[a, owner.a], [b, owner.b], [operator, owner.operator]] as const) {
+        c.send({ action: "subscribe", channels: ["consumption.real-time", "generation.solar"], token });
+        expect(await c.next()).to.deep.equal({ type: "subscribed", channels: ["consumption.real-time", "generation.solar"] });
+      }
+      const at4 = await reading("meter-4");
+      const at5 = await reading("meter-5");
+      const seen = async (c: Client) => (await drain(c)).filter((m) => m.type === "reading").map((m) => [m.channel, m.data.meterId, m.data.timestamp]);
+      // Published after the bridge's commit: wait until the operator, who hears everything, has both.
+      const heard: any[] = [];
+      for (const deadline = Date.now() + 10_000; heard.length < 4 && Date.now() < deadline;) {
+        heard.push(...(await seen(operator)));
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      expect(heard).to.have.deep.members([
+        ["consumption.real-time", "meter-4", at4], ["generation.solar", "meter-4", at4], ["consumption.real-time", "meter-5", at5], ["generation.solar", "meter-5", at5],
+      ]);
+      expect(await seen(a)).to.deep.equal([["consumption.real-time", "meter-4", at4], ["generation.solar", "meter-4", at4]]);
+      expect(await seen(b)).to.deep.equal([["consumption.real-time", "meter-5", at5], ["generation.solar", "meter-5", at5]]);
+
+      // Logged out: the next reading ends A's subscriptions, each with one error frame, and sends nothing.
+      const logout = await http({ method: "POST", url: "/v1/auth/logout", token: owner.a });
+      expect(logout.status).to.equal(204);
+      await reading("meter-4");
+      await waitForMessage(operator, (m) => m.type === "reading" && m.channel === "generation.solar");
+      const after = await drain(a);
+      expect(after.map((m) => [m.type, m.code, m.field, m.channel])).to.deep.equal([["error", "unauthorized", "token", "consumption.real-time"], ["error", "unauthorized", "token", "generation.solar"]]);
+      expect(after[0].detail).to.match(/^subscription ended: .*subscribe with a live one/);
+      owner.a = await signIn(http, t.node, t.node.testAccounts[0]!.privateKey);
+      // A wallet with no registered meter is told so (REST: 403 not_meter_owner).
+      const stranger = await open();
+      const strangerToken = await signIn(http, t.node, `0x${"7".repeat(64)}`);
+      stranger.send({ action: "subscribe", channels: ["consumption.real-time"], token: strangerToken });
+      expect(await stranger.next()).to.include({ type: "error", code: "not_meter_owner", field: "channels[0]", channel: "consumption.real-time" });
+    });
+
+    it("events.{resourceId}: its owner or an operator only; vpp.{id}.status: any signed-in wallet, as on REST", async () => {
+      const [a, operator] = [await open(), await open()];
+      a.send({ action: "subscribe", channels: ["events.ws-ev-a", "events.ws-ev-b", "events.no-such-resource", "vpp.vpp-1.status"], token: owner.a });
+      // Someone else's resource and an unknown one are refused alike: ids of others are not confirmed.
+      for (const [i, channel] of [[1, "events.ws-ev-b"], [2, "events.no-such-resource"]] as const) {
+        const refusal = await a.next();
+        expect(refusal).to.include({ type: "error", code: "not_resource_owner", field: `channels[${i}]`, channel });
+        expect(refusal.detail).to.include("only the resource's owner or an operator");
+      }
+      expect(await a.next()).to.deep.equal({ type: "subscribed", channels: ["events.ws-ev-a", "vpp.vpp-1.status"] });
+      operator.send({ action: "subscribe", channels: ["events.ws-ev-a", "events.ws-ev-b"], token: owner.operator });
+      expect(await operator.next()).to.deep.equal({ type: "subscribed", channels: ["events.ws-ev-a", "events.ws-ev-b"] });
+      // The token may come on the upgrade request too (clients that can set headers).
+      const ws = new WebSocket(wsUrl, { headers: { authorization: `Bearer ${owner.b}` } });
+      const got: any[] = [];
+      ws.on("message", (raw) => got.push(JSON.parse(String(raw))));
+      await new Promise((resolve, reject) => ws.once("open", resolve).once("error", reject));
+      ws.send(JSON.stringify({ action: "subscribe", channels: ["events.ws-ev-b"] }));
+      await waitUntil(() => got.length > 0);
+      expect(got[0]).to.deep.equal({ type: "subscribed", channels: ["events.ws-ev-b"] });
+      ws.close();
+    });
   });
 });
 

@@ -259,8 +259,8 @@ describe("VPP routes", function () {
       const root = t.node.bridge.topicRoot;
       const batteryTopic = `${root}/wbg/battery/BAT-7/command`;
       const evTopic = `${root}/wbg/ev-charger/EV-1/command`;
-      const [battery, ev] = await Promise.all([connectDevice(t.node.mqttUrl, batteryTopic), connectDevice(t.node.mqttUrl, evTopic)]);
-      const socket = await openSocket(t.node.url, ["vpp.VPP-CMD.status"]);
+      const [battery, ev] = await Promise.all([connectDevice(t.node, batteryTopic), connectDevice(t.node, evTopic)]);
+      const socket = await openSocket(t.node.url, ["vpp.VPP-CMD.status"], { token: operator });
       try {
         const created = await http({
           method: "POST", url: "/v1/vpp", token: operator,

@@ -14,7 +14,8 @@ import { chromium, type Browser, type BrowserContext, type Page } from "playwrig
 import { createWalletClient, erc20Abi, http as viemHttp, type Address, type Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { runDemo, type RunDemoOptions } from "../../demo/runDemo.js";
-import { connectMeterPublisher } from "../../demo/publishReadings.js";
+import { connectMeterPublishers } from "../../demo/publishReadings.js";
+import { testAccountDevicePassword } from "../../server/devices/deviceCredentials.js";
 import type { SimClock } from "../../demo/simClock.js";
 import { buildWeb } from "../../scripts/buildWeb.js";
 import { handleApiError, problemSchema } from "../../server/problems.js";
@@ -289,7 +290,14 @@ describe("dashboard: the page in a real browser against a node with a demo day",
     // imported it); after the bridge's grace period it confirms delivery on-chain.
     const end = intervalStart + 900;
     await running.clock.advanceTo(end + 240);
-    const meters = await connectMeterPublisher({ url: running.node.mqttUrl, topicRoot: running.node.bridge.topicRoot, region: "wbg", clientId: "dashboard-e2e-meters" });
+    // The two meters log in with their own credentials (the node issues the test accounts'
+    // meters theirs) and sign with their own keys, as real meters do.
+    const metered = [running.node.testAccounts[0]!, running.node.testAccounts[2]!];
+    const meters = await connectMeterPublishers({
+      url: running.node.mqttUrl, topicRoot: running.node.bridge.topicRoot, region: "wbg",
+      logins: new Map(metered.map((a) => [a.meterId, { username: a.meterId, password: testAccountDevicePassword(a.privateKey) }])),
+      keys: new Map(metered.map((a) => [a.meterId, a.meterKey])),
+    });
     try {
       const reading = (meterId: string, exportWh: number, importWh: number) => ({
         meterId,

@@ -1,0 +1,177 @@
+// The live simulation's community: N homes split over the node's zones in contiguous blocks,
+// each zone its own demo community (community.ts) so every zone gets its share of PV homes and
+// batteries, and the same homes every day: a home's assets, wallet and meter follow from the
+// seed, the household count and its index; its load and PV follow the local date it lives.
+//
+// Wallets, meter ids and meter keys are keyed on (seed, household count): re-running with the
+// same two finds the homes already registered; another count is another community with wallets of its own
+// (a home's zone depends on the count, and the registry holds a wallet in one zone for good).
+//
+// Who under-delivers: a share of each zone's sellers (its PV homes), battery homes first, since
+// they sell by day and by night, so disputes appear whatever the hour.
+import { deriveMeterKeyPair, type MeterKeyPair } from "../bridge/readingSignature.js";
+import type { HourlySeries } from "../engine/forecast/hourlySeries.js";
+import { ValidationError } from "../lib/errors.js";
+import { createCommunity, type CommunityShares, type Household } from "./community.js";
+import { dayIntervals, localClock, type DayIntervals } from "./dayIntervals.js";
+import { deriveSeed, streamFor, uniformInt } from "./deriveSeed.js";
+import { deriveHouseholdWallets, type HouseholdWallet } from "./householdWallets.js";
+import { drawDayKind, type SkyCondition } from "./solar.js";
+
+/** More PV and batteries than the demo's day (0.45, 0.3): a small live community still trades every interval. */
+export const LIVE_SHARES: CommunityShares = { pv: 0.5, batteryOfPv: 0.6, ev: 0.2, underDeliveringOfPv: 0 };
+
+export interface LiveHome {
+  /** 0 .. households - 1. */
+  index: number;
+  /** "H-0001", ... */
+  id: string;
+  zone: string;
+  /** The meter id it is registered with and publishes under: `live-{seed}-{households}-{index + 1}`. */
+  meterId: string;
+  wallet: HouseholdWallet;
+  /** The meter's Ed25519 key that signs its readings, derived from the wallet's key (simulated meters only). */
+  meterKey: MeterKeyPair;
+  underDelivers: boolean;
+  /** Share of what it sells that it delivers, basis points (10,000 when honest, 5,000-8,000 when not). */
+  deliveryShareBps: number;
+  /** What the registry holds for it. */
+  registration: { exportLimitW: number; importLimitW: number; sources: ("solar" | "storage")[] };
+  hasPv: boolean;
+  hasBattery: boolean;
+  hasEv: boolean;
+}
+
+export interface LiveDay {
+  date: string;
+  intervals: DayIntervals;
+  /** households[i] is homes[i]'s model for this day. */
+  households: Household[];
+}
+
+export interface LiveCommunity {
+  homes: LiveHome[];
+  timeZone: string;
+  /** The local calendar date ("YYYY-MM-DD") an instant falls on in the community's time zone. */
+  dateOf(unixSeconds: number): string;
+  /** The homes' models for a local date (the last two asked are kept). */
+  day(date: string): LiveDay;
+}
+
+export interface CreateLiveCommunityParameters {
+  households: number;
+  seed: number;
+  /** The node's market zones, in order. */
+  zones: readonly string[];
+  timeZone: string;
+  /** Any date: the homes' assets do not depend on it. */
+  date: string;
+  /** Share of each zone's sellers (PV homes) that under-deliver, 0-1; at least one per zone when > 0. */
+  underDeliveringShare: number;
+  shares?: Partial<CommunityShares>;
+  /** Force the kind of day; default drawn per date from the seed. */
+  dayKind?: SkyCondition;
+  loadSeries?: HourlySeries;
+}
+
+function pad(n: number, width: number): string {
+  return String(n).padStart(width, "0");
+}
+
+/** A seeded shuffle. */
+function shuffled<T>(random: () => number, items: readonly T[]): T[] {
+  const a = [...items];
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [a[i], a[j]] = [a[j]!, a[i]!];
+  }
+  return a;
+}
+
+export function createLiveCommunity(p: CreateLiveCommunityParameters): LiveCommunity {
+  const n = p.households;
+  if (!Number.isSafeInteger(n) || n < 1 || n > 10_000) throw new ValidationError("households", `must be a whole number from 1 to 10000, got ${String(n)}`);
+  if (p.zones.length === 0) throw new ValidationError("zones", "the node has no markets");
+  if (!(p.underDeliveringShare >= 0 && p.underDeliveringShare <= 1)) throw new ValidationError("underDeliveringShare", `must be from 0 to 1, got ${String(p.underDeliveringShare)}`);
+  const shares: CommunityShares = { ...LIVE_SHARES, ...p.shares, underDeliveringOfPv: 0 };
+  // The community's own seed: the run's seed and its size (see the top of the file).
+  const seed = deriveSeed(p.seed, "live-community", n);
+  const zoneOf = (i: number) => Math.floor((i * p.zones.length) / n);
+  const members = p.zones.map((_, z) => Array.from({ length: n }, (_, i) => i).filter((i) => zoneOf(i) === z));
+  const wallets = deriveHouseholdWallets(seed, n);
+  const width = Math.max(4, String(n).length);
+
+  const zoneCommunity = (z: number, date: string) =>
+    members[z]!.length === 0
+      ? []
+      : createCommunity({
+          households: members[z]!.length, seed: deriveSeed(seed, "zone", p.zones[z]!), date, zones: [p.zones[z]!], timeZone: p.timeZone, shares,
+          // One sky over the town: every zone gets the same kind of day (its clouds still its own).
+          dayKind: p.dayKind ?? drawDayKind(seed, date),
+          ...(p.loadSeries ? { loadSeries: p.loadSeries } : {}),
+        }).households;
+
+  // Assets do not depend on the date: read them from one day.
+  const models: Household[] = new Array(n);
+  p.zones.forEach((_, z) => zoneCommunity(z, p.date).forEach((h, j) => (models[members[z]![j]!] = h)));
+  const cheats = new Map<number, number>();
+  if (p.underDeliveringShare > 0) {
+    p.zones.forEach((zone, z) => {
+      const sellers = members[z]!.filter((i) => models[i]!.pv !== null);
+      const count = Math.min(sellers.length, Math.max(1, Math.round(sellers.length * p.underDeliveringShare)));
+      const random = streamFor(seed, "under-delivery", zone);
+      const ordered = [...shuffled(random, sellers.filter((i) => models[i]!.battery !== null)), ...shuffled(random, sellers.filter((i) => models[i]!.battery === null))];
+      for (const i of ordered.slice(0, count)) cheats.set(i, uniformInt(streamFor(seed, "delivery-share", i), 5_000, 8_000));
+    });
+  }
+
+  const homes: LiveHome[] = models.map((h, i) => ({
+    index: i,
+    id: `H-${pad(i + 1, width)}`,
+    zone: p.zones[zoneOf(i)]!,
+    meterId: `live-${p.seed}-${n}-${i + 1}`,
+    wallet: wallets[i]!,
+    meterKey: deriveMeterKeyPair(`live-meter:${wallets[i]!.privateKeyHex}`),
+    underDelivers: cheats.has(i),
+    deliveryShareBps: cheats.get(i) ?? 10_000,
+    registration: {
+      // A battery exports through its own inverter: the connection must allow its discharge power.
+      exportLimitW: Math.max(h.pv?.peakW ?? 0, h.battery?.maxDischargeW ?? 0),
+      importLimitW: h.importLimitW,
+      sources: [...(h.pv ? ["solar" as const] : []), ...(h.battery ? ["storage" as const] : [])],
+    },
+    hasPv: h.pv !== null,
+    hasBattery: h.battery !== null,
+    hasEv: h.ev !== null,
+  }));
+  if (new Set(homes.map((h) => h.meterId)).size !== n || homes.some((h) => h.meterId.length > 31)) {
+    throw new ValidationError("seed", "gives meter ids longer than 31 bytes: use a smaller seed");
+  }
+
+  const days = new Map<string, LiveDay>();
+  return {
+    homes,
+    timeZone: p.timeZone,
+    dateOf(unixSeconds) {
+      const c = localClock(unixSeconds, p.timeZone);
+      return `${c.year}-${pad(c.month, 2)}-${pad(c.day, 2)}`;
+    },
+    day(date) {
+      let d = days.get(date);
+      if (d) return d;
+      const households: Household[] = new Array(n);
+      p.zones.forEach((_, z) => {
+        zoneCommunity(z, date).forEach((h, j) => {
+          const i = members[z]![j]!;
+          const home = homes[i]!;
+          households[i] = { ...h, id: home.id, meterId: home.meterId, index: i, underDelivers: home.underDelivers, deliveryShareBps: home.deliveryShareBps, exportLimitW: home.registration.exportLimitW };
+        });
+      });
+      const intervals = dayIntervals(date, p.timeZone);
+      d = { date, intervals, households };
+      if (days.size >= 2) days.delete(days.keys().next().value!);
+      days.set(date, d);
+      return d;
+    },
+  };
+}
