@@ -7,8 +7,8 @@
 // same two finds the homes already registered; another count is another community with wallets of its own
 // (a home's zone depends on the count, and the registry holds a wallet in one zone for good).
 //
-// Who under-delivers: a share of each zone's sellers (its PV homes), battery homes first, since
-// they sell by day and by night, so disputes appear whatever the hour.
+// Who under-delivers is chosen per interval among its sellers (chooseUnderDeliverers.ts); how
+// much of what it sold a home then delivers is its own (deliveryShareBps).
 import { deriveMeterKeyPair, type MeterKeyPair } from "../bridge/readingSignature.js";
 import type { HourlySeries } from "../engine/forecast/hourlySeries.js";
 import { ValidationError } from "../lib/errors.js";
@@ -32,8 +32,7 @@ export interface LiveHome {
   wallet: HouseholdWallet;
   /** The meter's Ed25519 key that signs its readings, derived from the wallet's key (simulated meters only). */
   meterKey: MeterKeyPair;
-  underDelivers: boolean;
-  /** Share of what it sells that it delivers, basis points (10,000 when honest, 5,000-8,000 when not). */
+  /** Share of what it sold that it delivers in an interval it under-delivers, basis points (5,000-8,000). */
   deliveryShareBps: number;
   /** What the registry holds for it. */
   registration: { exportLimitW: number; importLimitW: number; sources: ("solar" | "storage")[] };
@@ -66,8 +65,6 @@ export interface CreateLiveCommunityParameters {
   timeZone: string;
   /** Any date: the homes' assets do not depend on it. */
   date: string;
-  /** Share of each zone's sellers (PV homes) that under-deliver, 0-1; at least one per zone when > 0. */
-  underDeliveringShare: number;
   shares?: Partial<CommunityShares>;
   /** Force the kind of day; default drawn per date from the seed. */
   dayKind?: SkyCondition;
@@ -78,21 +75,10 @@ function pad(n: number, width: number): string {
   return String(n).padStart(width, "0");
 }
 
-/** A seeded shuffle. */
-function shuffled<T>(random: () => number, items: readonly T[]): T[] {
-  const a = [...items];
-  for (let i = a.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [a[i], a[j]] = [a[j]!, a[i]!];
-  }
-  return a;
-}
-
 export function createLiveCommunity(p: CreateLiveCommunityParameters): LiveCommunity {
   const n = p.households;
   if (!Number.isSafeInteger(n) || n < 1 || n > 10_000) throw new ValidationError("households", `must be a whole number from 1 to 10000, got ${String(n)}`);
   if (p.zones.length === 0) throw new ValidationError("zones", "the node has no markets");
-  if (!(p.underDeliveringShare >= 0 && p.underDeliveringShare <= 1)) throw new ValidationError("underDeliveringShare", `must be from 0 to 1, got ${String(p.underDeliveringShare)}`);
   const shares: CommunityShares = { ...LIVE_SHARES, ...p.shares, underDeliveringOfPv: 0 };
   // The community's own seed: the run's seed and its size (see the top of the file).
   const seed = deriveSeed(p.seed, "live-community", n);
@@ -114,17 +100,6 @@ export function createLiveCommunity(p: CreateLiveCommunityParameters): LiveCommu
   // Assets do not depend on the date: read them from one day.
   const models: Household[] = new Array(n);
   p.zones.forEach((_, z) => zoneCommunity(z, p.date).forEach((h, j) => (models[members[z]![j]!] = h)));
-  const cheats = new Map<number, number>();
-  if (p.underDeliveringShare > 0) {
-    p.zones.forEach((zone, z) => {
-      const sellers = members[z]!.filter((i) => models[i]!.pv !== null);
-      const count = Math.min(sellers.length, Math.max(1, Math.round(sellers.length * p.underDeliveringShare)));
-      const random = streamFor(seed, "under-delivery", zone);
-      const ordered = [...shuffled(random, sellers.filter((i) => models[i]!.battery !== null)), ...shuffled(random, sellers.filter((i) => models[i]!.battery === null))];
-      for (const i of ordered.slice(0, count)) cheats.set(i, uniformInt(streamFor(seed, "delivery-share", i), 5_000, 8_000));
-    });
-  }
-
   const homes: LiveHome[] = models.map((h, i) => ({
     index: i,
     id: `H-${pad(i + 1, width)}`,
@@ -132,8 +107,7 @@ export function createLiveCommunity(p: CreateLiveCommunityParameters): LiveCommu
     meterId: `live-${p.seed}-${n}-${i + 1}`,
     wallet: wallets[i]!,
     meterKey: deriveMeterKeyPair(`live-meter:${wallets[i]!.privateKeyHex}`),
-    underDelivers: cheats.has(i),
-    deliveryShareBps: cheats.get(i) ?? 10_000,
+    deliveryShareBps: uniformInt(streamFor(seed, "delivery-share", i), 5_000, 8_000),
     registration: {
       // A battery exports through its own inverter: the connection must allow its discharge power.
       exportLimitW: Math.max(h.pv?.peakW ?? 0, h.battery?.maxDischargeW ?? 0),
@@ -164,7 +138,7 @@ export function createLiveCommunity(p: CreateLiveCommunityParameters): LiveCommu
         zoneCommunity(z, date).forEach((h, j) => {
           const i = members[z]![j]!;
           const home = homes[i]!;
-          households[i] = { ...h, id: home.id, meterId: home.meterId, index: i, underDelivers: home.underDelivers, deliveryShareBps: home.deliveryShareBps, exportLimitW: home.registration.exportLimitW };
+          households[i] = { ...h, id: home.id, meterId: home.meterId, index: i, underDelivers: false, deliveryShareBps: home.deliveryShareBps, exportLimitW: home.registration.exportLimitW };
         });
       });
       const intervals = dayIntervals(date, p.timeZone);

@@ -8,7 +8,7 @@ import { simulateLive, type SimulateLiveOptions } from "./simulateLive.js";
 
 const USAGE = `usage: npm run simulate -- [options]
   --households N    homes in the community (default 20)
-  --url URL         the node's API (default http://127.0.0.1:8080)
+  --url URL         the node's API (default ENERGY_API_URL, else http://127.0.0.1:8080)
   --seed N          with --households, names the community: wallets, meters, assets (default 1)
   --mqtt URL        the node bridge's MQTT broker (default MQTT_URL, else the one the node's /healthz names)
   --topic-root T    the bridge's topic root (default BRIDGE_TOPIC_ROOT or energy-cloud)
@@ -19,7 +19,7 @@ class UsageError extends BaseError {
 }
 
 function parseArgs(argv: string[], env: NodeJS.ProcessEnv): SimulateLiveOptions {
-  const options: SimulateLiveOptions = { url: "http://127.0.0.1:8080" };
+  const options: SimulateLiveOptions = { url: (env.ENERGY_API_URL ?? "http://127.0.0.1:8080").replace(/\/$/, "") };
   if (env.MQTT_URL) options.mqttUrl = env.MQTT_URL;
   if (env.BRIDGE_TOPIC_ROOT) options.topicRoot = env.BRIDGE_TOPIC_ROOT;
   for (let i = 0; i < argv.length; i++) {

@@ -19,11 +19,12 @@
 //                  the reports wait for the next transaction (the next gate closure, 5 min later)
 //
 // Continuous zones trade as soon as orders cross (asks sit below the reference price, bids above
-// it; under-deliverers undercut further), call-auction zones at their gate closure. Stopping
-// (the signal) ends the loop at once: readings of intervals that have ended are published,
-// orders still open are cancelled, MQTT and HTTP connections are closed. Trades already struck
-// for an interval that has not happened yet stay, and with no meter reading the bridge reports
-// them undelivered.
+// it; the interval's under-deliverers, chooseUnderDeliverers.ts, undercut further), call-auction
+// zones at their gate closure. Stopping (the signal) ends the loop at once: readings of intervals
+// that have ended are published, orders still open are cancelled, MQTT and HTTP connections are
+// closed. Trades already struck for an interval that has not happened yet stay, and with no meter
+// reading the bridge reports them undelivered; a run started again within that interval (same
+// seed and size) finds them (GET /v1/trading/orders) and delivers them.
 import { createPublicClient, http, type Hex, type PublicClient } from "viem";
 import type { HourlySeries } from "../engine/forecast/hourlySeries.js";
 import { BaseError } from "../lib/errors.js";
@@ -32,6 +33,7 @@ import { EnergySource } from "../contracts/client/order.js";
 import { agentOrderFor } from "./agentPricing.js";
 import { ApiRequestError, createApiClient, mapConcurrent, signIn, type ApiClient, type Session } from "./apiClient.js";
 import type { CommunityShares } from "./community.js";
+import { chooseUnderDeliverers } from "./chooseUnderDeliverers.js";
 import { connectLiveMeters, type LiveMeters } from "./connectLiveMeters.js";
 import { localClock } from "./dayIntervals.js";
 import { discoverNode } from "./discoverNode.js";
@@ -57,13 +59,13 @@ export interface SimulateLiveOptions {
   mqttUrl?: string;
   /** The bridge's topic root (BRIDGE_TOPIC_ROOT). Default energy-cloud. */
   topicRoot?: string;
-  /** Share of each zone's sellers that under-deliver (at least one per zone when > 0). Default 0.2. */
+  /** Share of each zone's sellers that under-deliver in an interval (at least one per zone when > 0). Default 0.2. */
   underDeliveringShare?: number;
   /** Force the kind of day (default drawn per date from the seed). */
   dayKind?: SkyCondition;
   /** Asset shares (default liveCommunity.LIVE_SHARES). */
   shares?: Partial<Omit<CommunityShares, "underDeliveringOfPv">>;
-  /** The household load series (default the CSV in ../shared/data). */
+  /** The household load series (default the measured one in data/, see demo/loadProfile.ts). */
   loadSeries?: HourlySeries;
   /** Stops the simulation (Ctrl-C); the promise then resolves once it has cleaned up. */
   signal?: AbortSignal;
@@ -83,7 +85,7 @@ export interface SimulateLiveOptions {
 
 export type LiveStep =
   | { kind: "onboarded"; households: number; registered: number; funded: number; approved: number }
-  | { kind: "placed"; intervalStart: number; orders: number; refused: number }
+  | { kind: "placed"; intervalStart: number; orders: number; refused: number; underDelivering: number[] }
   | { kind: "closed"; intervalStart: number; sold: number; trades: number }
   | { kind: "published"; intervalStart: number; readings: number };
 
@@ -105,7 +107,7 @@ export class SimulationSetupError extends BaseError {
   override name = "SimulationSetupError";
 }
 
-/** Cheats undercut: they sell first in any book, so their shortfalls surely show. */
+/** Under-deliverers undercut: they sell first in any book, so their shortfalls surely show. */
 const UNDER_DELIVERER_MARGIN_BPS = 1_500;
 const CONCURRENCY = 8;
 /** A session is renewed when it has less than this left. */
@@ -135,6 +137,8 @@ interface PendingInterval {
   start: number;
   day: LiveDay;
   plans: LiveIntervalPlan[];
+  /** Homes that deliver only part of what they sell in this interval. */
+  underDelivering: Set<number>;
   placed: (PlacedOrder & { home: number })[];
 }
 
@@ -159,17 +163,20 @@ export async function simulateLive(options: SimulateLiveOptions): Promise<Simula
     const I = node.intervalSeconds;
     const gate = Math.max(...node.markets.map((m) => m.gateClosureMinutes)) * 60;
     const markets = new Map(node.markets.map((m) => [m.zone, m]));
+    // The homes replay the measured household series in data/ unless a test gives its own.
+    const loadSeries = options.loadSeries;
     const community = createLiveCommunity({
       households: options.households ?? 20, seed, zones: node.markets.map((m) => m.zone), timeZone: node.timeZone,
-      date: "2026-01-01", underDeliveringShare: options.underDeliveringShare ?? 0.2,
-      ...(options.shares ? { shares: options.shares } : {}), ...(options.dayKind ? { dayKind: options.dayKind } : {}), ...(options.loadSeries ? { loadSeries: options.loadSeries } : {}),
+      date: "2026-01-01",
+      ...(options.shares ? { shares: options.shares } : {}), ...(options.dayKind ? { dayKind: options.dayKind } : {}), ...(loadSeries ? { loadSeries } : {}),
     });
     const homes = community.homes;
     result.households = homes.length;
-    const cheats = homes.filter((h) => h.underDelivers);
+    const underDeliveringShare = options.underDeliveringShare ?? 0.2;
     progress(
       `community: ${homes.length} homes in ${node.markets.map((m) => `${m.zone} (${m.mode})`).join(", ")}: ${homes.filter((h) => h.hasPv).length} with PV, ` +
-        `${homes.filter((h) => h.hasBattery).length} with a battery, ${homes.filter((h) => h.hasEv).length} with an EV; under-delivering: ${cheats.map((h) => `${h.id} (${h.deliveryShareBps / 100} %)`).join(", ") || "none"}`,
+        `${homes.filter((h) => h.hasBattery).length} with a battery, ${homes.filter((h) => h.hasEv).length} with an EV; ` +
+        (underDeliveringShare > 0 ? `${Math.round(underDeliveringShare * 100)} % of each zone's sellers (at least one) deliver 50-80 % of what they sold, new ones each interval` : "nobody under-delivers"),
     );
 
     // ---- onboarding, then the meters
@@ -222,12 +229,12 @@ export async function simulateLive(options: SimulateLiveOptions): Promise<Simula
     };
     const plan = (k: number): PendingInterval => {
       const { day, at } = enter(k);
-      return { start: k, day, plans: day.households.map((h, i) => planLiveInterval(h, states[i]!, at, { intervalSeconds: I })), placed: [] };
+      return { start: k, day, plans: day.households.map((h, i) => planLiveInterval(h, states[i]!, at, { intervalSeconds: I })), underDelivering: new Set(), placed: [] };
     };
     const queue: { end: number; start: number; readings: MeterReadings[] }[] = [];
     const live = (p: PendingInterval, sold: (home: number) => number, keepReadings: boolean) => {
       const readings = p.day.households.map((h, i) => {
-        const done = deliverLiveInterval(h, states[i]!, p.plans[i]!, sold(i));
+        const done = deliverLiveInterval(p.underDelivering.has(i) ? { ...h, underDelivers: true } : h, states[i]!, p.plans[i]!, sold(i));
         states[i] = done.state;
         return meterReadingsFor(h, done.interval, I);
       });
@@ -263,14 +270,19 @@ export async function simulateLive(options: SimulateLiveOptions): Promise<Simula
       }
       await ensureSessions();
       const inBook = new Set(p.placed.map((o) => o.home));
+      const agentOrder = (i: number, underDelivers: boolean) => {
+        const m = markets.get(homes[i]!.zone)!;
+        return agentOrderFor(p.plans[i]!.orderPlan, {
+          referencePricePerKWh: reference.get(m.zone)!, corridor: { floorPerKWh: m.feedInTariff, ceilingPerKWh: m.retailPrice }, seed, minOrderWh: LIVE_MIN_ORDER_WH,
+          ...(underDelivers ? { marginBps: UNDER_DELIVERER_MARGIN_BPS } : {}),
+        });
+      };
+      const sellers = p.plans.flatMap((_, i) => (!inBook.has(i) && agentOrder(i, false)?.side === "sell" ? [{ home: i, zone: homes[i]!.zone }] : []));
+      p.underDelivering = chooseUnderDeliverers({ seed, intervalStart: p.start, share: underDeliveringShare, sellers });
       const orders = p.plans.flatMap((lp, i) => {
         const home = homes[i]!;
         if (inBook.has(i)) return [];
-        const m = markets.get(home.zone)!;
-        const agent = agentOrderFor(lp.orderPlan, {
-          referencePricePerKWh: reference.get(home.zone)!, corridor: { floorPerKWh: m.feedInTariff, ceilingPerKWh: m.retailPrice }, seed, minOrderWh: LIVE_MIN_ORDER_WH,
-          ...(home.underDelivers ? { marginBps: UNDER_DELIVERER_MARGIN_BPS } : {}),
-        });
+        const agent = agentOrder(i, p.underDelivering.has(i));
         if (!agent) return [];
         return [{
           home: i, agent, maker: home.wallet.address, privateKey: home.wallet.privateKey, token: sessions[i]!.token,
@@ -295,7 +307,7 @@ export async function simulateLive(options: SimulateLiveOptions): Promise<Simula
       result.ordersPlaced += placed.length - refused.length;
       result.ordersRefused += refused.length;
       if (placed.length > refused.length) result.intervalsTraded++;
-      onStep({ kind: "placed", intervalStart: p.start, orders: placed.length - refused.length, refused: refused.length });
+      onStep({ kind: "placed", intervalStart: p.start, orders: placed.length - refused.length, refused: refused.length, underDelivering: [...p.underDelivering] });
       return { orders: placed.length - refused.length, refused: refused.length, storage: orders.filter((o) => o.source === EnergySource.storage).length, sells: orders.filter((o) => o.agent.side === "sell").length };
     };
 

@@ -94,7 +94,8 @@ function npm(cwd: string, script: string, args: string[], env: Record<string, st
     stdout += d.toString();
   });
   child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code, signal) => resolve(code ?? (signal ? 128 : null))));
+  // Stopped by Ctrl-C (SIGINT reaching the whole group) counts as the shell's 130.
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code, signal) => resolve(code ?? (signal === "SIGINT" ? 130 : signal ? 128 : null))));
   return { child, output: () => out, stdout: () => stdout, exited };
 }
 
@@ -197,22 +198,20 @@ async function main(): Promise<void> {
       const out = node.output();
       const api = /^\s+API\s+(http:\/\/\S+)\/v1\b/m.exec(out)?.[1] ?? "http://127.0.0.1:8080";
       const rpc = /^\s+JSON-RPC\s+(http:\/\/\S+)/m.exec(out)?.[1] ?? "http://127.0.0.1:8545";
-      const mqttUrl = /^\s+MQTT\s+(mqtt:\/\/\S+)/m.exec(out)?.[1] ?? "mqtt://127.0.0.1:1883";
       // What the banner and the READMEs tell a user to set for these commands.
-      const env = newcomerEnv({
-        ENERGY_API_URL: api, ENERGY_PRIVATE_KEY: TEST_ACCOUNT_KEY, CHAIN_RPC_URL: rpc, MQTT_URL: mqttUrl,
-        // The standalone bridge and indexer keep their own data and MQTT identity beside the node's.
-        METER_ORACLE_PRIVATE_KEY: "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",
-        BRIDGE_MQTT_CLIENT_ID: "readme-check-bridge", BRIDGE_TOPIC_ROOT: "readme-check", INDEXER_PORT: "0",
-        DEPLOYER_PRIVATE_KEY: "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80", DEPLOYMENTS_DIR: "deployments",
-      });
-      for (const c of withNode) {
-        // `npm run deploy` writes a new deployment record; give it its own folder so the node's stays.
-        // The standalone bridge needs a broker that checks credentials or one the operator runs:
-        // the README's example points it at the machine's Mosquitto.
-        const own = c.script === "deploy" ? { DEPLOYMENTS_DIR: ".data/readme-check-deployments" } : c.script === "bridge" ? { MQTT_URL: process.env.CHECK_MQTT_URL ?? "mqtt://127.0.0.1:1883" } : {};
-        await run(c, { ...env, ...own });
-      }
+      const env = newcomerEnv({ ENERGY_API_URL: api, ENERGY_PRIVATE_KEY: TEST_ACCOUNT_KEY, CHAIN_RPC_URL: rpc });
+      const own: Record<string, Record<string, string>> = {
+        // The standalone bridge needs a broker: the README's example points it at the machine's
+        // Mosquitto, with its own MQTT identity and data beside the node's.
+        bridge: {
+          MQTT_URL: process.env.CHECK_MQTT_URL ?? "mqtt://127.0.0.1:1883", METER_ORACLE_PRIVATE_KEY: "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",
+          BRIDGE_MQTT_CLIENT_ID: "readme-check-bridge", BRIDGE_TOPIC_ROOT: "readme-check",
+        },
+        indexer: { INDEXER_PORT: "0" },
+        // `npm run deploy` writes a deployment record of its own; the node's stays.
+        deploy: { DEPLOYER_PRIVATE_KEY: "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80", DEPLOYMENTS_DIR: ".data/readme-check-deployments" },
+      };
+      for (const c of withNode) await run(c, { ...env, ...(own[c.script] ?? {}) });
     }
     const stopStarted = Date.now();
     signalGroup(node.child, "SIGINT");

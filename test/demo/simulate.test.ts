@@ -16,10 +16,12 @@ import { prosumerRegistryAbi } from "../../contracts/client/abi.js";
 import { agentOrderFor } from "../../demo/agentPricing.js";
 import { prepareChainGenesis } from "../../demo/chainGenesis.js";
 import { initialHouseholdState } from "../../demo/household.js";
+import { chooseUnderDeliverers } from "../../demo/chooseUnderDeliverers.js";
 import { createLiveClock } from "../../demo/liveClock.js";
 import { createLiveCommunity } from "../../demo/liveCommunity.js";
 import { deliverLiveInterval, LIVE_MIN_ORDER_WH, planLiveInterval } from "../../demo/liveHousehold.js";
 import { simulateLive, type LiveStep, type SimulateLiveResult } from "../../demo/simulateLive.js";
+import { syntheticLoadSeries } from "../../demo/syntheticLoadSeries.js";
 import { createLogger } from "../../lib/logger.js";
 import { readNodeConfig } from "../../server/config.js";
 import { nodePlugins } from "../../server/plugins.js";
@@ -63,7 +65,7 @@ describe("simulate: a live community on a running node", function () {
   const lines: string[] = [];
   const stop = new AbortController();
   let run: Promise<SimulateLiveResult>;
-  const params = { households: 8, seed: 3, underDeliveringShare: 0.5, loadSeries: testLoadSeries() };
+  const params = { households: 8, seed: 3, loadSeries: testLoadSeries() };
   /** The homes the simulation runs: the same function of its parameters and the node's zones. */
   const community = createLiveCommunity({ ...params, zones: ["ZONE-A", "ZONE-B"], timeZone: "Europe/Berlin", date: "2026-06-21" });
 
@@ -175,8 +177,10 @@ describe("simulate: a live community on a running node", function () {
     expect(delivered.length, "delivered trades").to.be.at.least(1);
     for (const t of disputed) expect(BigInt(t.delivery!.deliveredWh!)).to.be.below(BigInt(t.energyWh));
     for (const t of delivered) expect(t.delivery!.deliveredWh).to.equal(t.energyWh);
-    // The shortfalls are the under-deliverers' and nobody else's.
-    const cheats = new Set(community.homes.filter((h) => h.underDelivers).map((h) => h.wallet.address));
+    // The shortfalls are those of the interval's under-deliverers and nobody else's.
+    const placed = await step("placed", NOON);
+    const cheats = new Set(placed.kind === "placed" ? placed.underDelivering.map((i) => community.homes[i]!.wallet.address) : []);
+    expect(cheats.size, "under-deliverers, one per zone").to.equal(2);
     for (const t of disputed) expect(cheats.has(t.seller as `0x${string}`), `seller of disputed trade ${t.tradeId}`).to.equal(true);
   });
 
@@ -237,9 +241,9 @@ describe("simulate: a live community on a running node", function () {
   });
 });
 
-describe("simulate: the homes' battery rules keep the market trading at night", () => {
+describe("simulate: the homes' models, without a node (battery rules, under-deliverers, load profile)", () => {
   const date = "2026-12-07";
-  const community = createLiveCommunity({ households: 20, seed: 1, zones: ["ZONE-A", "ZONE-B"], timeZone: "Europe/Berlin", date, underDeliveringShare: 0.2, loadSeries: testLoadSeries() });
+  const community = createLiveCommunity({ households: 20, seed: 1, zones: ["ZONE-A", "ZONE-B"], timeZone: "Europe/Berlin", date, loadSeries: testLoadSeries() });
   const day = community.day(date);
   const reference = 200_000;
   const corridor = { floorPerKWh: 80_000, ceilingPerKWh: 350_000 };
@@ -287,8 +291,8 @@ describe("simulate: the homes' battery rules keep the market trading at night", 
   });
 
   it("an under-delivering storage seller exports its share of what it sold and keeps the rest stored", () => {
-    const cheat = day.households.find((h) => h.underDelivers && h.battery)!;
-    expect(cheat, "a battery home among the under-deliverers").to.not.equal(undefined);
+    const home = day.households.find((h) => h.battery && !h.ev)!;
+    const cheat = { ...home, underDelivers: true };
     const state = { ...initialHouseholdState(cheat), batterySocWh: cheat.battery!.capacityWh };
     const at = { index: 0, start: day.intervals.startUnixSeconds[0]!, localMinute: 0 };
     const plan = planLiveInterval(cheat, state, at);
@@ -302,5 +306,25 @@ describe("simulate: the homes' battery rules keep the market trading at night", 
     const honest = deliverLiveInterval({ ...cheat, underDelivers: false }, state, plan, sold).interval;
     expect(honest.exportWh).to.equal(sold);
     expect(interval.batterySocWh).to.be.greaterThan(honest.batterySocWh);
+  });
+
+  it("picks a share of each zone's sellers to under-deliver, at least one, the same for the same interval", () => {
+    const sellers = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9].map((home) => ({ home, zone: home < 6 ? "ZONE-A" : "ZONE-B" }));
+    const chosen = chooseUnderDeliverers({ seed: 1, intervalStart: 1_796_626_800, share: 0.2, sellers });
+    expect([...chosen].filter((h) => h < 6)).to.have.length(1);
+    expect([...chosen].filter((h) => h >= 6)).to.have.length(1);
+    expect(chooseUnderDeliverers({ seed: 1, intervalStart: 1_796_626_800, share: 0.2, sellers: [...sellers].reverse() })).to.deep.equal(chosen);
+    expect(chooseUnderDeliverers({ seed: 1, intervalStart: 1_796_626_800, share: 0, sellers }).size).to.equal(0);
+    expect(chooseUnderDeliverers({ seed: 1, intervalStart: 1_796_626_800, share: 1, sellers }).size).to.equal(10);
+  });
+
+  it("where the real household series is missing, a synthetic day stands in at German levels", () => {
+    for (const date of ["2026-12-07", "2026-06-20"]) {
+      const homes = createLiveCommunity({ households: 20, seed: 1, zones: ["ZONE-A", "ZONE-B"], timeZone: "Europe/Berlin", date, loadSeries: syntheticLoadSeries() }).day(date).households;
+      const daily = homes.map((h) => h.loadWh.reduce((a, b) => a + b, 0));
+      const mean = daily.reduce((a, b) => a + b, 0) / daily.length;
+      expect(mean, `mean daily load on ${date}, Wh`).to.be.within(6_000, 15_000);
+      expect(Math.min(...daily)).to.be.greaterThan(0);
+    }
   });
 });
