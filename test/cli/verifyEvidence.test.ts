@@ -158,6 +158,13 @@ describe("verify-evidence: the route and the CLI re-derive a delivery report fro
     expect((await put(replacement.signer)).status).to.equal(409);
     const unauthorised = await fetch(`${t.node.url}/v1/prosumers/${seller.address}/meter-signer`, { method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify({ signer: replacement.signer }) });
     expect(unauthorised.status).to.equal(401);
+    // The meter's own owner, signed in but no operator, may not swap its meter's key either.
+    const owner = createEnergyClient({ apiUrl: t.node.url, privateKey: seller.privateKey });
+    await owner.login();
+    const byOwner = await fetch(`${t.node.url}/v1/prosumers/${seller.address}/meter-signer`, {
+      method: "PUT", headers: { authorization: `Bearer ${owner.context.state.session!.token}`, "content-type": "application/json" }, body: JSON.stringify({ signer: createMeterKeyPair().signer }),
+    });
+    expect(byOwner.status).to.equal(403);
 
     // The report's readings were signed by the key in force during the window: still verified.
     const r = await verifyRoute();
