@@ -10,6 +10,16 @@ export function amountFor(energyWh: bigint, pricePerKWh: bigint): bigint {
   return (energyWh * pricePerKWh) / WH_PER_KWH;
 }
 
+export const SECONDS_PER_HOUR = 3600n;
+
+/** The most energy a connection of `powerW` watts carries in `seconds`, in Wh, rounded down:
+ *  the market's cap on what one account sells (export limit) or buys (import limit) for one
+ *  delivery window is `energyWhAt(limitW, deliveryEnd - deliveryStart)`. */
+export function energyWhAt(powerW: bigint, seconds: bigint): bigint {
+  if (powerW < 0n || seconds < 0n) throw new RangeError("energyWhAt: powerW and seconds must be >= 0");
+  return (powerW * seconds) / SECONDS_PER_HOUR;
+}
+
 /** `value * bps / 10_000`, rounded down. */
 export function bpsOf(value: bigint, bps: bigint): bigint {
   return (value * bps) / BPS;

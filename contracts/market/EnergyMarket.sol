@@ -20,8 +20,8 @@ import {EnergySource} from "../libraries/EnergySource.sol";
 /// @title EnergyMarket
 /// @notice Listings, batch settlement of EIP-712 orders, escrow, delivery reports and disputes.
 ///         Gas shapes the storage: a settlement writes one Merkle root for all its trades,
-///         one fill counter per order, and one token transfer per buyer; trade statuses share
-///         packed words (64 trades per slot).
+///         one fill counter per order, one connection-use slot per account and window, and
+///         one token transfer per buyer; trade statuses share packed words (64 trades per slot).
 contract EnergyMarket is IEnergyMarket, AccessControl, Pausable, ReentrancyGuardTransient, EIP712 {
     using SafeERC20 for IERC20;
 
@@ -48,6 +48,9 @@ contract EnergyMarket is IEnergyMarket, AccessControl, Pausable, ReentrancyGuard
 
     /// @dev A cancelled order's fill counter: larger than any order size.
     uint256 private constant CANCELLED = type(uint256).max;
+    /// @dev Bit offsets of the sold and the bought total in a `_connectionUse` word.
+    uint256 private constant SOLD = 0;
+    uint256 private constant BOUGHT = 128;
 
     IERC20 public immutable paymentToken;
     IProsumerRegistry public immutable registry;
@@ -76,6 +79,10 @@ contract EnergyMarket is IEnergyMarket, AccessControl, Pausable, ReentrancyGuard
     mapping(uint256 tradeId => Dispute) private _disputes;
     mapping(address seller => SellerRecord) private _sellerRecords;
     mapping(address recipient => uint256) private _feesOwed;
+    /// @dev What each account has sold (low 128 bits) and bought (high 128 bits) for delivery in
+    ///      the window starting at `deliveryStart`: one slot per account and window, read and
+    ///      written by every fill and listing take.
+    mapping(address account => mapping(uint64 deliveryStart => uint256 soldAndBought)) private _connectionUse;
 
     /// @dev Per-order facts while a batch is processed, worked out once per order index. The
     ///      fill counter is not cached: it is read from and written to storage at each fill, so
@@ -86,6 +93,9 @@ contract EnergyMarket is IEnergyMarket, AccessControl, Pausable, ReentrancyGuard
         bool loaded;
         bool signatureValid;
         bool makerVerified;
+        /// The maker's connection limit for the order's window, in Wh: export for a sell
+        /// order, import for a buy; set with makerVerified.
+        uint256 limitWh;
     }
 
     /// @dev Per-buyer payment while a batch is processed: one transferFrom per buyer.
@@ -137,9 +147,9 @@ contract EnergyMarket is IEnergyMarket, AccessControl, Pausable, ReentrancyGuard
         if (deliveryEnd <= deliveryStart) revert InvalidDeliveryWindow(deliveryStart, deliveryEnd);
         if (expiry <= block.timestamp || expiry > deliveryEnd) revert InvalidExpiry(expiry, block.timestamp);
         if (!EnergySource.isValid(source)) revert InvalidSource(source);
-        (bytes32 sellerZone, bool active, uint8 sources) = registry.tradingProfile(msg.sender);
-        if (!active || sellerZone != zone) revert ProsumerNotActive(msg.sender, zone);
-        if (!EnergySource.contains(sources, source)) revert SourceNotRegistered(msg.sender, source);
+        // A listing may offer more than the seller's export limit for the window: each take
+        // is held to it (executeTrade), so no window length is needed here.
+        _requireSeller(msg.sender, zone, source, 0);
 
         listingId = _nextListingId++;
         _listings[listingId] =
@@ -173,11 +183,14 @@ contract EnergyMarket is IEnergyMarket, AccessControl, Pausable, ReentrancyGuard
         if (energyWh == 0) revert InvalidEnergy(energyWh);
         if (energyWh > l.remainingWh) revert InsufficientListingEnergy(listingId, energyWh, l.remainingWh);
         if (msg.sender == l.seller) revert CannotTradeWithSelf(msg.sender);
-        if (!registry.isActiveIn(msg.sender, l.zone)) revert ProsumerNotActive(msg.sender, l.zone);
-        (bytes32 sellerZone, bool sellerActive, uint8 sources) = registry.tradingProfile(l.seller);
-        if (!sellerActive || sellerZone != l.zone) revert ProsumerNotActive(l.seller, l.zone);
-        if (!EnergySource.contains(sources, l.source)) revert SourceNotRegistered(l.seller, l.source);
+        uint64 windowSeconds = l.deliveryEnd - l.deliveryStart;
+        (bool buyerEligible, uint256 importWh) = _buyerProfile(msg.sender, l.zone, windowSeconds);
+        if (!buyerEligible) revert ProsumerNotActive(msg.sender, l.zone);
+        uint256 exportWh = _requireSeller(l.seller, l.zone, l.source, windowSeconds);
+        _checkConnection(l.seller, l.deliveryStart, SOLD, energyWh, exportWh);
+        _checkConnection(msg.sender, l.deliveryStart, BOUGHT, energyWh, importWh);
 
+        _useConnections(l.seller, msg.sender, l.deliveryStart, energyWh);
         uint64 remaining = l.remainingWh - energyWh;
         if (remaining == 0) delete _listings[listingId];
         else _listings[listingId].remainingWh = remaining;
@@ -293,8 +306,7 @@ contract EnergyMarket is IEnergyMarket, AccessControl, Pausable, ReentrancyGuard
     function openDispute(Trade calldata trade, bytes32[] calldata proof, bytes32 reasonHash) external {
         _verifyTrade(trade, proof);
         if (msg.sender != trade.buyer && msg.sender != trade.seller) revert NotTradeParty(trade.tradeId, msg.sender);
-        // Nothing can be disputed about a delivery that has not ended; an early dispute would
-        // only hold the buyer's reclaim hostage to the arbitration timeout.
+        // Nothing can be disputed about a delivery that has not ended.
         if (block.timestamp < trade.deliveryEnd) revert DeliveryNotEnded(trade.tradeId, trade.deliveryEnd);
         TradeStatus status = _status(trade.tradeId);
         Dispute storage d = _disputes[trade.tradeId];
@@ -365,11 +377,15 @@ contract EnergyMarket is IEnergyMarket, AccessControl, Pausable, ReentrancyGuard
     /// @inheritdoc IEnergyMarket
     function reclaim(Trade calldata trade, bytes32[] calldata proof) external nonReentrant {
         _verifyTrade(trade, proof);
-        if (msg.sender != trade.buyer) revert NotBuyer(trade.tradeId, msg.sender);
+        // Anyone may call: the money goes only to the buyer, so a keeper can refund for it.
         TradeStatus status = _status(trade.tradeId);
-        if (status != TradeStatus.Open) revert InvalidTradeStatus(trade.tradeId, status);
+        // A contest made before any report holds no evidence of delivery; it must not keep the
+        // buyer waiting for the arbitration timeout when the meter never reports.
+        bool contestedUnreported = status == TradeStatus.Contested && !_disputes[trade.tradeId].reported;
+        if (status != TradeStatus.Open && !contestedUnreported) revert InvalidTradeStatus(trade.tradeId, status);
         uint256 deadline = uint256(trade.deliveryEnd) + _confirmationWindow;
         if (block.timestamp <= deadline) revert ConfirmationDeadlineNotReached(trade.tradeId, deadline);
+        if (contestedUnreported) delete _disputes[trade.tradeId];
         _setStatus(trade.tradeId, TradeStatus.Refunded);
         _escrowedTotal -= trade.amount;
         emit TradeRefunded(trade.tradeId, trade.buyer, trade.amount);
@@ -493,6 +509,16 @@ contract EnergyMarket is IEnergyMarket, AccessControl, Pausable, ReentrancyGuard
         return _disputes[tradeId];
     }
 
+    /// @notice What `account` has sold and bought for delivery in the window starting at
+    ///         `deliveryStart`; its limits are in the registry (`tradingProfile`).
+    function connectionUse(address account, uint64 deliveryStart)
+        external
+        view
+        returns (uint256 soldWh, uint256 boughtWh)
+    {
+        return (_connectionUsed(account, deliveryStart, SOLD), _connectionUsed(account, deliveryStart, BOUGHT));
+    }
+
     function sellerRecord(address seller) external view returns (SellerRecord memory) {
         return _sellerRecords[seller];
     }
@@ -577,6 +603,7 @@ contract EnergyMarket is IEnergyMarket, AccessControl, Pausable, ReentrancyGuard
 
         Trade memory t = _tradeOf(ctx, orders[fill.buyIndex].order, orders[fill.sellIndex].order, fill);
         t.amount = amount;
+        _useConnections(t.seller, t.buyer, t.deliveryStart, t.energyWh);
         ctx.leaves[ctx.tradeCount++] = keccak256(abi.encode(t));
         _emitTradeExecuted(t);
     }
@@ -645,25 +672,36 @@ contract EnergyMarket is IEnergyMarket, AccessControl, Pausable, ReentrancyGuard
         returns (RejectReason, uint256)
     {
         // A maker verified once in this batch stays verified: the registry cannot change
-        // within the transaction, and an order that fills twice should not pay twice.
+        // within the transaction, and an order that fills twice should not pay twice. Both
+        // orders name the same window (checked before).
+        uint64 deliveryStart = buy.deliveryStart;
+        uint64 windowSeconds = buy.deliveryEnd - deliveryStart;
         OrderState memory b = ctx.orders[fill.buyIndex];
         if (!b.makerVerified) {
-            (bytes32 buyerZone, bool buyerActive,) = registry.tradingProfile(buy.maker);
-            if (!buyerActive || buyerZone != buy.zone) return (RejectReason.BuyerInactive, 0);
-            b.makerVerified = true;
+            (bool eligible, uint256 importWh) = _buyerProfile(buy.maker, buy.zone, windowSeconds);
+            if (!eligible) return (RejectReason.BuyerInactive, 0);
+            (b.makerVerified, b.limitWh) = (true, importWh);
         }
         OrderState memory s = ctx.orders[fill.sellIndex];
         if (!s.makerVerified) {
-            (bytes32 sellerZone, bool sellerActive, uint8 sources) = registry.tradingProfile(sell.maker);
-            if (!sellerActive || sellerZone != sell.zone) return (RejectReason.SellerInactive, 0);
-            if (!EnergySource.contains(sources, sell.source)) return (RejectReason.SourceNotRegistered, 0);
-            s.makerVerified = true;
+            (RejectReason reason, uint256 exportWh) = _sellerProfile(sell.maker, sell.zone, sell.source, windowSeconds);
+            if (reason != RejectReason.None) return (reason, 0);
+            (s.makerVerified, s.limitWh) = (true, exportWh);
         }
         if (buy.acceptedSources != 0 && !EnergySource.contains(buy.acceptedSources, sell.source)) {
             return (RejectReason.SourceNotAccepted, 0);
         }
         if (buy.minSellerReputationBps != 0 && sellerReputationBps(sell.maker) < buy.minSellerReputationBps) {
             return (RejectReason.ReputationTooLow, 0);
+        }
+        // Totals are read from storage at each fill (the settled fills before this one are
+        // already counted), so several fills of one maker, over one or several orders, cannot
+        // cross the limit together.
+        if (_connectionUsed(sell.maker, deliveryStart, SOLD) + fill.energyWh > s.limitWh) {
+            return (RejectReason.SellerExportLimit, 0);
+        }
+        if (_connectionUsed(buy.maker, deliveryStart, BOUGHT) + fill.energyWh > b.limitWh) {
+            return (RejectReason.BuyerImportLimit, 0);
         }
 
         uint256 payerIndex = _payerIndex(ctx, buy.maker);
@@ -724,6 +762,71 @@ contract EnergyMarket is IEnergyMarket, AccessControl, Pausable, ReentrancyGuard
         return nodes[0];
     }
 
+    // ================================================================== connection limits
+
+    /// @dev Whether `buyer` may buy in `zone` (active there), and its import limit for a window
+    ///      of `windowSeconds`, in Wh. One registry call.
+    function _buyerProfile(address buyer, bytes32 zone, uint64 windowSeconds)
+        private
+        view
+        returns (bool eligible, uint256 importWh)
+    {
+        (bytes32 buyerZone, bool active,,, uint64 importLimitW) = registry.tradingProfile(buyer);
+        return (active && buyerZone == zone, EnergyMath.energyWhAt(importLimitW, windowSeconds));
+    }
+
+    /// @dev Whether `seller` may sell `source` energy in `zone` (None, SellerInactive or
+    ///      SourceNotRegistered), and its export limit for a window of `windowSeconds`, in Wh.
+    ///      One registry call.
+    function _sellerProfile(address seller, bytes32 zone, uint8 source, uint64 windowSeconds)
+        private
+        view
+        returns (RejectReason, uint256 exportWh)
+    {
+        (bytes32 sellerZone, bool active, uint8 sources, uint64 exportLimitW,) = registry.tradingProfile(seller);
+        if (!active || sellerZone != zone) return (RejectReason.SellerInactive, 0);
+        if (!EnergySource.contains(sources, source)) return (RejectReason.SourceNotRegistered, 0);
+        return (RejectReason.None, EnergyMath.energyWhAt(exportLimitW, windowSeconds));
+    }
+
+    /// @dev _sellerProfile for the listing paths, which revert instead of skipping.
+    function _requireSeller(address seller, bytes32 zone, uint8 source, uint64 windowSeconds)
+        private
+        view
+        returns (uint256 exportWh)
+    {
+        RejectReason reason;
+        (reason, exportWh) = _sellerProfile(seller, zone, source, windowSeconds);
+        if (reason == RejectReason.SellerInactive) revert ProsumerNotActive(seller, zone);
+        if (reason == RejectReason.SourceNotRegistered) revert SourceNotRegistered(seller, source);
+    }
+
+    /// @dev Reverts when `energyWh` more would take `account`'s sold (or bought) total for the
+    ///      window past `limitWh`.
+    function _checkConnection(address account, uint64 deliveryStart, uint256 side, uint256 energyWh, uint256 limitWh)
+        private
+        view
+    {
+        uint256 used = _connectionUsed(account, deliveryStart, side);
+        if (used + energyWh > limitWh) revert ConnectionLimitExceeded(account, limitWh, used, energyWh);
+    }
+
+    /// @dev What `account` has sold (`side` SOLD) or bought (BOUGHT) for the window.
+    function _connectionUsed(address account, uint64 deliveryStart, uint256 side) private view returns (uint256) {
+        return uint128(_connectionUse[account][deliveryStart] >> side);
+    }
+
+    /// @dev Counts a trade against both connections; the caller checked both limits.
+    function _useConnections(address seller, address buyer, uint64 deliveryStart, uint64 energyWh) private {
+        // No total reaches 2^128, so adding to one half never carries into the other: the caller
+        // checked that each new total stays at or below a limit of at most
+        // (2^64 - 1) W * (2^64 - 1) s / 3600 < 2^128 Wh.
+        unchecked {
+            _connectionUse[seller][deliveryStart] += uint256(energyWh) << SOLD;
+            _connectionUse[buyer][deliveryStart] += uint256(energyWh) << BOUGHT;
+        }
+    }
+
     // ================================================================== escrow internals
 
     function _verifyTrade(Trade calldata trade, bytes32[] calldata proof) private view {
@@ -748,12 +851,17 @@ contract EnergyMarket is IEnergyMarket, AccessControl, Pausable, ReentrancyGuard
         bool within = EnergyMath.withinTolerance(creditedWh, trade.energyWh, _toleranceBps);
         emit DeliveryConfirmed(trade.tradeId, deliveredWh, evidenceHash, within);
 
-        if (contestedUnreported) {
-            // A party already contested: the report becomes evidence for the arbiter.
+        if (within) {
+            // The meter is the root of trust for delivery: in tolerance it settles the trade in
+            // full, also when a party contested before the report (the contest would otherwise
+            // turn a full delivery into the arbitration timeout's pro-rata payout).
+            if (contestedUnreported) delete _disputes[trade.tradeId];
+            _settle(trade, trade.amount, trade.energyWh);
+        } else if (contestedUnreported) {
+            // Short, and a party already contested: the report becomes the arbiter's evidence,
+            // and finalizeDispute's pro-rata fallback if the arbiter does not decide.
             d.deliveredWh = creditedWh;
             d.reported = true;
-        } else if (within) {
-            _settle(trade, trade.amount, trade.energyWh);
         } else {
             uint64 deadline = uint64(block.timestamp) + _disputeWindow;
             _disputes[trade.tradeId] = Dispute(creditedWh, true, deadline, msg.sender);

@@ -91,7 +91,11 @@ interface IEnergyMarket {
         Refunded
     }
 
-    /// @notice Why a fill of a batch was skipped.
+    /// @notice Why a fill of a batch was skipped. New reasons are appended, never inserted, so
+    ///         the numbers in FillRejected events already indexed keep their meaning.
+    ///         SellerExportLimit (22): the fill would take the seller's sales for the window past
+    ///         its connection's export limit; BuyerImportLimit (23): the buyer's purchases past
+    ///         its import limit (see connectionUse).
     enum RejectReason {
         None,
         InvalidIndex,
@@ -114,7 +118,9 @@ interface IEnergyMarket {
         SourceNotRegistered,
         SourceNotAccepted,
         ReputationTooLow,
-        InsufficientFunds
+        InsufficientFunds,
+        SellerExportLimit,
+        BuyerImportLimit
     }
 
     /// @notice One meter-oracle report in a batch of reports.
@@ -232,6 +238,10 @@ interface IEnergyMarket {
     error WindowOutOfBounds(uint256 window, uint256 minimum, uint256 maximum);
     error NothingToClaim(address recipient);
     error LengthMismatch(uint256 expected, uint256 actual);
+    /// @notice A listing take of `requestedWh` would take `account` past the `limitWh` its
+    ///         connection may carry in the delivery window, of which `usedWh` is already traded:
+    ///         export when `account` is the listing's seller, import when it is the taker.
+    error ConnectionLimitExceeded(address account, uint256 limitWh, uint256 usedWh, uint256 requestedWh);
 
     // ------------------------------------------------------------------ listings
 
@@ -253,7 +263,9 @@ interface IEnergyMarket {
     function cancelListing(uint256 listingId) external;
 
     /// @notice Takes `energyWh` from a listing straight from the caller's wallet: the payment
-    ///         moves into escrow and a trade is executed.
+    ///         moves into escrow and a trade is executed. The take counts against the seller's
+    ///         export limit and the buyer's import limit for the window, as a batch fill does,
+    ///         and reverts with ConnectionLimitExceeded past either.
     /// @return tradeId The new trade's id.
     function executeTrade(uint256 listingId, uint64 energyWh) external returns (uint256 tradeId);
 
@@ -261,6 +273,11 @@ interface IEnergyMarket {
 
     /// @notice Settles matched pairs of signed orders. MATCHER only. A fill that fails any check
     ///         is skipped with FillRejected and its reason; the rest of the batch goes through.
+    ///         Each account may sell at most `exportLimitW * (deliveryEnd - deliveryStart) / 3600`
+    ///         Wh (rounded down) and buy at most the same of its `importLimitW` for delivery in a
+    ///         window, counted over every batch and listing take for that window's start; the
+    ///         fill that would cross a limit is rejected (SellerExportLimit, BuyerImportLimit),
+    ///         the fills before it stand.
     /// @return batchId This settlement's id, used even when every fill was rejected so that
     ///         FillRejected events never share an id with another settlement's trades.
     /// @return executed How many fills became trades.
@@ -276,8 +293,11 @@ interface IEnergyMarket {
 
     // ------------------------------------------------------------------ escrow and delivery
 
-    /// @notice The meter oracle reports delivered energy after the window. Within tolerance the
-    ///         seller is paid in full; below it a dispute opens with a pro-rata proposal.
+    /// @notice The meter oracle reports delivered energy after the window, on an Open trade or
+    ///         on one a party contested before any report. Within tolerance the seller is paid in
+    ///         full at once, contested or not. Below it, an Open trade moves to Proposed with a
+    ///         pro-rata proposal; a contested one stays Contested with the report as the
+    ///         arbiter's evidence (and the pro-rata fallback if the arbiter does not decide).
     function reportDelivery(Trade calldata trade, bytes32[] calldata proof, uint64 deliveredWh, bytes32 evidenceHash)
         external;
 
@@ -285,11 +305,13 @@ interface IEnergyMarket {
     function reportDeliveries(DeliveryReport[] calldata reports) external;
 
     /// @notice Buyer or seller disputes an open trade after its delivery window, or contests a
-    ///         proposal within its dispute window.
+    ///         proposal within its dispute window. A contest before any report does not stop the
+    ///         meter's report (see reportDelivery) nor the buyer's refund (see reclaim).
     function openDispute(Trade calldata trade, bytes32[] calldata proof, bytes32 reasonHash) external;
 
     /// @notice Anyone finalises an uncontested proposal after its window, or a contested dispute
-    ///         the arbiter left undecided past the arbitration timeout.
+    ///         the arbiter left undecided past the arbitration timeout: the seller gets the
+    ///         pro-rata amount of the reported energy, nothing when the meter never reported.
     function finalizeDispute(Trade calldata trade, bytes32[] calldata proof) external;
 
     /// @notice The arbiter splits a disputed trade: `sellerAmount` to the seller (before fees),
@@ -299,7 +321,12 @@ interface IEnergyMarket {
     /// @notice The buyer pays the seller in full before or instead of a report.
     function releaseEarly(Trade calldata trade, bytes32[] calldata proof) external;
 
-    /// @notice The buyer takes the payment back when no report came by the confirmation deadline.
+    /// @notice Refunds the buyer in full when no report came by the confirmation deadline
+    ///         (`deliveryEnd` + the confirmation window). Anyone may call it, a keeper as well as
+    ///         the buyer; the payment only ever goes to `trade.buyer`. Allowed on an Open trade,
+    ///         and on a Contested one without a meter report: a contest before any report must
+    ///         not hold the buyer's money until the arbitration timeout. A reported trade
+    ///         (Proposed, or Contested with a report) is for the dispute rules instead.
     function reclaim(Trade calldata trade, bytes32[] calldata proof) external;
 
     /// @notice Pays the caller's accrued fees.

@@ -16,8 +16,11 @@ interface IProsumerRegistry {
     /// @notice What the registry holds for one prosumer.
     /// @param meterId The smart meter's id (e.g. "SM-001" as bytes32).
     /// @param zone The grid zone the meter sits in.
-    /// @param exportLimitW Most power the connection may feed in, in watts.
-    /// @param importLimitW Most power the connection may draw, in watts.
+    /// @param exportLimitW Most power the connection may feed in, in watts. The market lets the
+    ///        account sell at most `exportLimitW * windowSeconds / 3600` Wh (rounded down) for
+    ///        delivery in any one window.
+    /// @param importLimitW Most power the connection may draw, in watts; bounds what the account
+    ///        buys for one window the same way.
     /// @param sources Bitmask of energy sources the prosumer owns: bit `1 << source`
     ///        for the sources of {EnergySource}.
     /// @param status Active or suspended.
@@ -113,6 +116,12 @@ interface IProsumerRegistry {
     /// @notice Whether `account` is active and registered in `zone`.
     function isActiveIn(address account, bytes32 zone) external view returns (bool);
 
-    /// @notice The zone, whether active, and the sources bitmask of `account`, in one read.
-    function tradingProfile(address account) external view returns (bytes32 zone, bool active, uint8 sources);
+    /// @notice What the market checks on every trade of `account`, in one call: its zone,
+    ///         whether it is active, its sources bitmask and its connection's power limits (W).
+    ///         The limits share a storage slot with the sources and status, so they cost no
+    ///         extra read.
+    function tradingProfile(address account)
+        external
+        view
+        returns (bytes32 zone, bool active, uint8 sources, uint64 exportLimitW, uint64 importLimitW);
 }

@@ -105,9 +105,13 @@ contract ProsumerRegistry is IProsumerRegistry, AccessControl {
     }
 
     /// @inheritdoc IProsumerRegistry
-    function tradingProfile(address account) external view returns (bytes32 zone, bool active, uint8 sources) {
+    function tradingProfile(address account)
+        external
+        view
+        returns (bytes32 zone, bool active, uint8 sources, uint64 exportLimitW, uint64 importLimitW)
+    {
         Prosumer storage p = _prosumers[account];
-        return (p.zone, p.status == Status.Active, p.sources);
+        return (p.zone, p.status == Status.Active, p.sources, p.exportLimitW, p.importLimitW);
     }
 
     function _checkProsumer(address account, bytes32 meterId, bytes32 zone, uint8 sources) private pure {

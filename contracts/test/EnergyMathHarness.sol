@@ -9,6 +9,10 @@ contract EnergyMathHarness {
         return EnergyMath.amountFor(energyWh, pricePerKWh);
     }
 
+    function energyWhAt(uint64 powerW, uint64 seconds_) external pure returns (uint256) {
+        return EnergyMath.energyWhAt(powerW, seconds_);
+    }
+
     function bpsOf(uint256 value, uint256 bps) external pure returns (uint256) {
         return EnergyMath.bpsOf(value, bps);
     }

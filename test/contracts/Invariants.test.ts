@@ -1,7 +1,8 @@
 // Seeded random sequences of every market action across many accounts, checked against an
 // independent model after every step: escrow = open trades + unclaimed fees = the market's
 // token balance, final trade states stay final, tokens are conserved, every account's balance
-// is what the model says, and every action reverts exactly when (and how) the model says it must.
+// is what the model says, what each account sold and bought per window stays within its
+// connection limits, and every action reverts exactly when (and how) the model says it must.
 //
 // Reproduce a run: INVARIANT_SEEDS=0x1234,42 INVARIANT_STEPS=500 npm test -- test/contracts/Invariants.test.ts
 import { expect } from "chai";
@@ -9,7 +10,7 @@ import type { ContractTransactionReceipt, ContractTransactionResponse, Signer } 
 import type { Address, Hex } from "viem";
 import {
   deployMarket, tradesFromReceipt, networkHelpers, ethers, SIDE_BUY, SIDE_SELL, ZONE_A, ZONE_B, TEUR,
-  INTERVAL, MAX_NETWORK_FEE, TradeStatus, RejectReason, sourceMask, type MarketFixture,
+  INTERVAL, MAX_NETWORK_FEE, CONNECTION_W, TradeStatus, RejectReason, sourceMask, type MarketFixture,
 } from "./fixtures.js";
 import { orderTypes, hashOrder, type Order } from "../../contracts/client/order.js";
 import { merkleRoot, tradeLeaf, type Trade } from "../../contracts/client/trade.js";
@@ -80,7 +81,8 @@ interface ListingM {
   seller: Address; remainingWh: bigint; source: number; zone: Hex; price: bigint; start: bigint; end: bigint; expiry: bigint;
 }
 interface PoolOrder { order: Order; signature: Hex; hash: Hex; validSig: boolean }
-interface Profile { zone: Hex; status: number; sources: number }
+interface Profile { zone: Hex; status: number; sources: number; exportW: bigint; importW: bigint }
+interface Use { sold: bigint; bought: bigint }
 interface ErrSpec { on: "market" | "token"; name: string; args: unknown[] }
 type Ev = [name: string, args: unknown[]];
 type Outcome = { error: ErrSpec } | { events: Ev[] };
@@ -89,6 +91,10 @@ const isFinal = (s: number) => s === TradeStatus.Settled || s === TradeStatus.Re
 const minBig = (a: bigint, b: bigint) => (a < b ? a : b);
 const validSource = (s: number) => s >= 1 && s <= 4;
 const containsSource = (mask: number, s: number) => validSource(s) && (mask & (1 << s)) !== 0;
+/** EnergyMath.energyWhAt: what a connection of `w` watts carries in a window, rounded down. */
+const limitWh = (w: bigint, start: bigint, end: bigint) => (w * (end - start)) / 3600n;
+/** Connection limits (W) an account may get: from a small one that binds often to a loose one. */
+const LIMITS_W = [4_000n, 8_000n, 20_000n, 60_000n] as const;
 
 function norm(v: unknown): unknown {
   if (typeof v === "number") return BigInt(v);
@@ -129,6 +135,8 @@ class Runner {
   paused = false;
   profiles = new Map<string, Profile>();
   sellerRecords = new Map<string, { contracted: bigint; delivered: bigint }>();
+  /** Sold and bought per account and window start, as EnergyMarket.connectionUse. */
+  connectionUse = new Map<string, Use>();
   filled = new Map<string, bigint>();
   cancelled = new Set<string>();
   nonceFloor = new Map<string, bigint>();
@@ -192,13 +200,21 @@ class Runner {
     for (const addr of this.addrs) this.balances.set(addr.toLowerCase(), await this.token.balanceOf(addr));
     this.balances.set(this.marketAddr.toLowerCase(), 0n);
     const allSources = sourceMask(["solar", "wind", "storage", "mixed"]);
-    for (const s of this.sellers) this.profiles.set(s.toLowerCase(), { zone: ZONE_A, status: 1, sources: allSources });
-    for (const b of this.buyers) this.profiles.set(b.toLowerCase(), { zone: ZONE_A, status: 1, sources: 0 });
-    this.profiles.set(this.zoneB.toLowerCase(), { zone: ZONE_B, status: 1, sources: 0 });
+    for (const s of this.sellers) this.profiles.set(s.toLowerCase(), { zone: ZONE_A, status: 1, sources: allSources, exportW: CONNECTION_W, importW: CONNECTION_W });
+    for (const b of this.buyers) this.profiles.set(b.toLowerCase(), { zone: ZONE_A, status: 1, sources: 0, exportW: 5_000n, importW: CONNECTION_W });
+    this.profiles.set(this.zoneB.toLowerCase(), { zone: ZONE_B, status: 1, sources: 0, exportW: 5_000n, importW: CONNECTION_W });
 
     // a clock independent of the wall clock: day-aligned, so every run of a seed is identical
     const latest = BigInt(await networkHelpers.time.latest());
     this.clock = ((latest + DAY) / DAY + 1n) * DAY;
+    // connection limits that bind: from small (the first seller and buyer, so every seed meets
+    // both limits) to loose (the last ones)
+    for (const group of [this.sellers, this.buyers]) {
+      for (const [i, a] of group.entries()) {
+        this.tick();
+        await this.setLimits(a, LIMITS_W[Math.min(i, LIMITS_W.length - 1)]!, LIMITS_W[Math.min(i, LIMITS_W.length - 1)]!);
+      }
+    }
     await this.checkInvariants("init");
   }
 
@@ -211,7 +227,18 @@ class Runner {
     this.balances.set(a.toLowerCase(), this.bal(a) + amount);
   }
   profile(a: string): Profile {
-    return this.profiles.get(a.toLowerCase()) ?? { zone: ethers.ZeroHash as Hex, status: 0, sources: 0 };
+    return this.profiles.get(a.toLowerCase()) ?? { zone: ethers.ZeroHash as Hex, status: 0, sources: 0, exportW: 0n, importW: 0n };
+  }
+  useOf(a: string, start: bigint, pending?: Map<string, Use>): Use {
+    const key = `${a.toLowerCase()}@${start}`;
+    return pending?.get(key) ?? this.connectionUse.get(key) ?? { sold: 0n, bought: 0n };
+  }
+  /** Counts a trade against both connections, in `into` (the model, or a batch's pending copy). */
+  addUse(seller: string, buyer: string, start: bigint, energyWh: bigint, into: Map<string, Use> = this.connectionUse) {
+    const s = this.useOf(seller, start, into);
+    into.set(`${seller.toLowerCase()}@${start}`, { ...s, sold: s.sold + energyWh });
+    const b = this.useOf(buyer, start, into);
+    into.set(`${buyer.toLowerCase()}@${start}`, { ...b, bought: b.bought + energyWh });
   }
   reputation(seller: string): bigint {
     const r = this.sellerRecords.get(seller.toLowerCase());
@@ -404,7 +431,14 @@ class Runner {
     else if (this.profile(buyer).status !== 1 || this.profile(buyer).zone !== l.zone) error = { on: "market", name: "ProsumerNotActive", args: [buyer, l.zone] };
     else if (this.profile(l.seller).status !== 1 || this.profile(l.seller).zone !== l.zone) error = { on: "market", name: "ProsumerNotActive", args: [l.seller, l.zone] };
     else if (!containsSource(this.profile(l.seller).sources, l.source)) error = { on: "market", name: "SourceNotRegistered", args: [l.seller, l.source] };
-    else if (this.bal(buyer) < amount) error = { on: "token", name: "ERC20InsufficientBalance", args: [buyer, this.bal(buyer), amount] };
+    else {
+      const exportWh = limitWh(this.profile(l.seller).exportW, l.start, l.end);
+      const importWh = limitWh(this.profile(buyer).importW, l.start, l.end);
+      const sold = this.useOf(l.seller, l.start).sold, bought = this.useOf(buyer, l.start).bought;
+      if (sold + energy > exportWh) error = { on: "market", name: "ConnectionLimitExceeded", args: [l.seller, exportWh, sold, energy] };
+      else if (bought + energy > importWh) error = { on: "market", name: "ConnectionLimitExceeded", args: [buyer, importWh, bought, energy] };
+      else if (this.bal(buyer) < amount) error = { on: "token", name: "ERC20InsufficientBalance", args: [buyer, this.bal(buyer), amount] };
+    }
 
     let trade: Trade | null = null;
     const events: Ev[] = [];
@@ -425,6 +459,7 @@ class Runner {
     expect(proven[0]!.proof).to.deep.equal([]);
     l!.remainingWh -= energy;
     if (l!.remainingWh === 0n) this.listings.delete(id);
+    this.addUse(l!.seller, buyer, l!.start, energy);
     this.nextBatchId++;
     this.addTrades(proven);
     this.credit(buyer, -amount);
@@ -504,6 +539,7 @@ class Runner {
     const events: Ev[] = [];
     const newTrades: Trade[] = [];
     const owed = new Map<string, bigint>();
+    const pendingUse = new Map<string, Use>(); // this batch's fills, committed with it
     const nFills = r.int(1, 8);
     /** Sell orders that plausibly match buy order `bi` (the checks left to chance are the rest). */
     const compatibleSells = (bi: number) => {
@@ -563,6 +599,8 @@ class Runner {
         else if (!containsSource(sp.sources, sell.order.source)) reason = RejectReason.SourceNotRegistered;
         else if (buy.order.acceptedSources !== 0 && !containsSource(buy.order.acceptedSources, sell.order.source)) reason = RejectReason.SourceNotAccepted;
         else if (buy.order.minSellerReputationBps !== 0 && this.reputation(sell.order.maker) < BigInt(buy.order.minSellerReputationBps)) reason = RejectReason.ReputationTooLow;
+        else if (this.useOf(sell.order.maker, sell.order.deliveryStart, pendingUse).sold + energyWh > limitWh(sp.exportW, sell.order.deliveryStart, sell.order.deliveryEnd)) reason = RejectReason.SellerExportLimit;
+        else if (this.useOf(buy.order.maker, buy.order.deliveryStart, pendingUse).bought + energyWh > limitWh(bp.importW, buy.order.deliveryStart, buy.order.deliveryEnd)) reason = RejectReason.BuyerImportLimit;
         else {
           const key = buy.order.maker.toLowerCase();
           if (!payers.has(key)) payers.set(key, this.bal(key)); // allowance is unlimited for everyone
@@ -577,6 +615,7 @@ class Runner {
       const amount = amountFor(energyWh, pricePerKWh);
       filledNow[bi]! += energyWh;
       filledNow[si]! += energyWh;
+      this.addUse(sell!.order.maker, buy!.order.maker, buy!.order.deliveryStart, energyWh, pendingUse);
       const key = buy!.order.maker.toLowerCase();
       payers.set(key, payers.get(key)! - amount);
       owed.set(key, (owed.get(key) ?? 0n) + amount);
@@ -604,6 +643,7 @@ class Runner {
     const proven = tradesFromReceipt(this.f, rc);
     expect(proven.map((p) => p.trade), this.label("settleBatch trades")).to.deep.equal(newTrades);
     this.nextBatchId++;
+    for (const [key, u] of pendingUse) this.connectionUse.set(key, u);
     orders.forEach((o, i) => {
       if (filledNow[i] !== (this.filled.get(o.hash) ?? 0n)) this.filled.set(o.hash, filledNow[i]!);
     });
@@ -690,11 +730,12 @@ class Runner {
     const snapshot = this.snapshot();
     const rec = this.sellerRecords.get(tr.seller.toLowerCase()) ?? { contracted: 0n, delivered: 0n };
     this.sellerRecords.set(tr.seller.toLowerCase(), { contracted: rec.contracted + tr.energyWh, delivered: rec.delivered + credited });
-    if (contestedUnreported) {
+    if (within) {
+      // in tolerance the report settles in full, contested before it or not
+      events.push(this.settleModel(t, tr.amount, tr.energyWh));
+    } else if (contestedUnreported) {
       t.dispute = { ...t.dispute!, deliveredWh: credited, reported: true };
       this.touched.add(tr.tradeId);
-    } else if (within) {
-      events.push(this.settleModel(t, tr.amount, tr.energyWh));
     } else {
       const deadline = now + WINDOWS.dispute;
       t.dispute = { deliveredWh: credited, reported: true, deadline, openedBy: this.oracle };
@@ -844,34 +885,43 @@ class Runner {
     }
   }
 
+  /** Open, or contested before any report: what reclaim accepts after the confirmation deadline. */
+  reclaimable(t: TradeM): boolean {
+    return t.status === TradeStatus.Open || (t.status === TradeStatus.Contested && !t.dispute!.reported);
+  }
+
   async reclaim() {
     const r = this.rng;
     const now = this.tick();
-    const t = this.pickTrade((x) => x.status === TradeStatus.Open && now > x.trade.deliveryEnd + WINDOWS.confirmation);
+    const t = this.pickTrade((x) => this.reclaimable(x) && now > x.trade.deliveryEnd + WINDOWS.confirmation);
     if (!t) return this.advanceTime();
     const tr = t.trade;
-    const caller = r.chance(0.9) ? tr.buyer : this.otherThan(tr.buyer);
+    // anyone may call; the refund goes to the buyer whoever calls
+    const caller = r.weighted<Address>([[tr.buyer, 50], [tr.seller, 15], [this.otherThan(tr.buyer, tr.seller), 35]]);
     const { trade, proof, tampered } = this.presented(t);
     const deadline = tr.deliveryEnd + WINDOWS.confirmation;
     let error: ErrSpec | null = null;
     if (tampered) error = { on: "market", name: "InvalidTradeProof", args: [trade.tradeId, trade.batchId] };
-    else if (caller !== tr.buyer) error = { on: "market", name: "NotBuyer", args: [tr.tradeId, caller] };
-    else if (t.status !== TradeStatus.Open) error = { on: "market", name: "InvalidTradeStatus", args: [tr.tradeId, t.status] };
+    else if (!this.reclaimable(t)) error = { on: "market", name: "InvalidTradeStatus", args: [tr.tradeId, t.status] };
     else if (now <= deadline) error = { on: "market", name: "ConfirmationDeadlineNotReached", args: [tr.tradeId, deadline] };
     if (error) {
       await this.exec("reclaim", `trade ${tr.tradeId}`, () => this.market.connect(this.signer(caller)).reclaim(trade, proof), { error });
       return;
     }
-    await this.doReclaim(t);
+    await this.doReclaim(t, caller);
   }
 
-  async doReclaim(t: TradeM) {
+  async doReclaim(t: TradeM, caller: Address) {
     const tr = t.trade;
-    await this.exec("reclaim", `trade ${tr.tradeId}`, () => this.market.connect(this.signer(tr.buyer)).reclaim(tr, t.proof),
+    const contested = t.status === TradeStatus.Contested;
+    await this.exec("reclaim", `trade ${tr.tradeId} by ${caller}`, () => this.market.connect(this.signer(caller)).reclaim(tr, t.proof),
       { events: [["TradeRefunded", [tr.tradeId, tr.buyer, tr.amount]]] });
     this.setStatus(t, TradeStatus.Refunded);
+    t.dispute = null;
     this.credit(this.marketAddr, -tr.amount);
     this.credit(tr.buyer, tr.amount);
+    if (contested) this.stat("reclaim of a contested trade", true);
+    if (caller !== tr.buyer) this.stat("reclaim by another than the buyer", true);
   }
 
   async claimFees(caller?: Address) {
@@ -949,6 +999,25 @@ class Runner {
       .to.emit(this.registry, "ProsumerStatusChanged").withArgs(who, status);
     p.status = status;
     this.stat("registry.setStatus", true);
+  }
+
+  /** Sets an account's connection limits (REGISTRAR), keeping its meter, zone and sources. */
+  async setLimits(who: Address, exportW: bigint, importW: bigint) {
+    const p = this.profile(who);
+    const meter = (await this.registry.getProsumer(who)).meterId;
+    await networkHelpers.time.setNextBlockTimestamp(this.clock);
+    await expect(this.registry.connect(this.signer(this.admin)).updateProsumer(who, meter, p.zone, exportW, importW, p.sources), this.label("updateProsumer"))
+      .to.emit(this.registry, "ProsumerUpdated").withArgs(who, meter, p.zone, exportW, importW, p.sources);
+    p.exportW = exportW;
+    p.importW = importW;
+    this.stat("registry.updateProsumer", true);
+  }
+
+  /** A change of limits between trades: lowered below what was already traded, too. */
+  async changeLimits() {
+    const r = this.rng;
+    this.tick();
+    await this.setLimits(r.pick([...this.sellers, ...this.buyers]), r.pick(LIMITS_W), r.pick(LIMITS_W));
   }
 
   advanceTime() {
@@ -1045,6 +1114,11 @@ class Runner {
       expect([got.contractedWh, got.deliveredWh], this.label(`sellerRecord(${s})`)).to.deep.equal([rec.contracted, rec.delivered]);
       expect(await this.market.sellerReputationBps(s)).to.equal(this.reputation(s));
     }
+    for (const [key, u] of this.connectionUse) {
+      const [account, start] = key.split("@") as [string, string];
+      const got = await this.market.connectionUse(account, BigInt(start));
+      expect([got.soldWh, got.boughtWh], this.label(`connectionUse(${key})`)).to.deep.equal([u.sold, u.bought]);
+    }
   }
 
   // ---------------------------------------------------------------- the run
@@ -1056,6 +1130,7 @@ class Runner {
       [() => this.finalizeDispute(), 6], [() => this.resolveDispute(), 4], [() => this.releaseEarly(), 4],
       [() => this.reclaim(), 5], [() => this.claimFees(), 3], [() => this.pauseToggle(), this.paused ? 20 : 3],
       [() => this.setFees(), 3], [() => this.setTolerance(), 1], [() => this.setProsumerStatus(), 1.5],
+      [() => this.changeLimits(), 1],
       [() => this.cancelOrder(), 2], [() => this.raiseNonceFloor(), 1.5], [() => this.advanceTime(), 10],
     ];
     for (this.step = 1; this.step <= steps; this.step++) {
@@ -1093,7 +1168,7 @@ class Runner {
             const deadline = tr.deliveryEnd + WINDOWS.confirmation;
             if (this.clock <= deadline) this.clock = deadline;
             this.tick();
-            await this.doReclaim(t);
+            await this.doReclaim(t, r.chance(0.5) ? tr.buyer : r.pick(this.addrs));
           } else {
             await this.doOpenDispute(t, r.chance(0.5) ? tr.buyer : tr.seller, r.bytes32(), this.tick());
           }
@@ -1106,9 +1181,16 @@ class Runner {
             await this.doFinalize(t, r.pick(this.addrs));
           }
         } else if (t.status === TradeStatus.Contested) {
-          if (!t.dispute!.reported && r.chance(0.4)) {
+          const unreported = t.dispute!.reported ? 0 : 1;
+          const how = r.weighted([["report", 30 * unreported], ["reclaim", 30 * unreported], ["resolve", 20], ["finalize", 20]] as const);
+          if (how === "report") {
             await this.doReport(t, r.big(0n, tr.energyWh), r.bytes32(), this.tick());
-          } else if (r.chance(0.5)) {
+          } else if (how === "reclaim") {
+            const deadline = tr.deliveryEnd + WINDOWS.confirmation;
+            if (this.clock <= deadline) this.clock = deadline;
+            this.tick();
+            await this.doReclaim(t, r.pick(this.addrs));
+          } else if (how === "resolve") {
             this.tick();
             await this.doResolve(t, r.big(0n, tr.amount));
           } else {
@@ -1189,10 +1271,17 @@ describe("EnergyMarket invariants under seeded random sequences", function () {
         expect(s.get(op)?.ok ?? 0, `${op} succeeded at least once`).to.be.greaterThan(0);
       }
       const errors = new Set([...s.values()].flatMap((x) => [...x.errors.keys()]));
-      for (const e of ["EnforcedPause", "InvalidTradeStatus", "InvalidTradeProof", "NothingToClaim", "DeliveryNotEnded", "NotBuyer"]) {
+      for (const e of ["EnforcedPause", "InvalidTradeStatus", "InvalidTradeProof", "NothingToClaim", "DeliveryNotEnded", "NotBuyer",
+        "ConnectionLimitExceeded", "ConfirmationDeadlineNotReached"]) {
         expect(errors.has(e), `some action reverted with ${e}`).to.equal(true);
       }
-      expect(runner.trades.length, "trades executed").to.be.greaterThan(40);
+      expect(runner.trades.length, "trades executed").to.be.greaterThan(30);
+      for (const reason of [RejectReason.SellerExportLimit, RejectReason.BuyerImportLimit]) {
+        expect(runner.rejectReasons.get(reason) ?? 0, `fills rejected with reason ${reason}`).to.be.greaterThan(0);
+      }
+      for (const op of ["reclaim of a contested trade", "reclaim by another than the buyer"]) {
+        expect(s.get(op)?.ok ?? 0, op).to.be.greaterThan(0);
+      }
     });
   }
 });

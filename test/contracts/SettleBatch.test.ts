@@ -686,7 +686,7 @@ describe("EnergyMarket.settleBatch", () => {
       const { f, registry, token, market, marketAddress } = await setup();
       const [b0, b1, s0] = [f.buyers[0]!, f.buyers[1]!, f.sellers[0]!];
       const poor = f.outsider;
-      await registry.registerProsumer(await addr(poor), meterId(90), ZONE_A, 1_000n, 1_000n, 0);
+      await registry.registerProsumer(await addr(poor), meterId(90), ZONE_A, 1_000n, 8_000n, 0); // imports 2,000 Wh a window
       await token.faucet(await addr(poor), 300_000n); // 0.30 tEUR
       await token.connect(poor).approve(marketAddress, ethers.MaxUint256);
       await token.connect(b1).approve(marketAddress, 249_999n); // allowance just short of one fill
@@ -870,8 +870,9 @@ describe("EnergyMarket.settleBatch", () => {
       const sellerAccount = privateKeyToAccount(HARDHAT_KEY_1);
       expect(buyerAccount.address).to.equal(await addr(f.admin)); // signers[0]
       expect(sellerAccount.address).to.equal(await addr(f.matcher)); // signers[1]
-      await registry.registerProsumer(buyerAccount.address, meterId(80), ZONE_A, 1_000n, 1_000n, 0);
-      await registry.registerProsumer(sellerAccount.address, meterId(81), ZONE_A, 1_000n, 1_000n, sourceMask(["storage"]));
+      // 4 kW connections: 1,000 Wh in the 15-minute window, room for the 700 Wh traded
+      await registry.registerProsumer(buyerAccount.address, meterId(80), ZONE_A, 4_000n, 4_000n, 0);
+      await registry.registerProsumer(sellerAccount.address, meterId(81), ZONE_A, 4_000n, 4_000n, sourceMask(["storage"]));
       await token.faucet(buyerAccount.address, 100n * TEUR);
       await token.connect(f.admin).approve(marketAddress, ethers.MaxUint256);
       const domain = marketDomain(f.domain.chainId, marketAddress);

@@ -16,6 +16,8 @@ export const TEUR = 1_000_000n; // 1 tEUR in base units (6 decimals)
 export const PRICE = 250_000n; // 0.25 tEUR per kWh
 export const MAX_NETWORK_FEE = 1_000_000n;
 export const INTERVAL = 15n * 60n;
+/** The fixture's connection limit (W): sellers' export and import, buyers' import. */
+export const CONNECTION_W = 100_000n;
 
 export { SIDE_BUY, SIDE_SELL, EnergySource, sourceMask };
 
@@ -43,14 +45,16 @@ export async function deployMarket() {
   await market.grantRole(await market.PAUSER_ROLE(), await pauser.getAddress());
 
   const allSources = sourceMask(["solar", "wind", "storage", "mixed"]);
+  // Connections of 100 kW (25 kWh a 15-minute window): far above what the tests trade, so only
+  // the tests about connection limits, which set their own (TrustII.test.ts), meet them.
   let meter = 1;
   for (const s of sellers) {
-    await registry.registerProsumer(await s.getAddress(), meterId(meter++), ZONE_A, 10_000n, 10_000n, allSources);
+    await registry.registerProsumer(await s.getAddress(), meterId(meter++), ZONE_A, CONNECTION_W, CONNECTION_W, allSources);
   }
   for (const b of buyers) {
-    await registry.registerProsumer(await b.getAddress(), meterId(meter++), ZONE_A, 5_000n, 10_000n, 0);
+    await registry.registerProsumer(await b.getAddress(), meterId(meter++), ZONE_A, 5_000n, CONNECTION_W, 0);
   }
-  await registry.registerProsumer(await zoneBBuyer.getAddress(), meterId(meter++), ZONE_B, 5_000n, 10_000n, 0);
+  await registry.registerProsumer(await zoneBBuyer.getAddress(), meterId(meter++), ZONE_B, 5_000n, CONNECTION_W, 0);
   for (const b of [...buyers, zoneBBuyer]) {
     await token.faucet(await b.getAddress(), 10_000n * TEUR);
     await token.connect(b).approve(await market.getAddress(), ethers.MaxUint256);
@@ -159,7 +163,8 @@ export const RejectReason = {
   BuyOrderCancelled: 5, SellOrderCancelled: 6, BuyOrderExpired: 7, SellOrderExpired: 8,
   ZoneMismatch: 9, WindowMismatch: 10, PriceOutOfRange: 11, ZeroEnergy: 12, BuyOverfill: 13,
   SellOverfill: 14, SelfTrade: 15, BuyerInactive: 16, SellerInactive: 17, SourceNotRegistered: 18,
-  SourceNotAccepted: 19, ReputationTooLow: 20, InsufficientFunds: 21,
+  SourceNotAccepted: 19, ReputationTooLow: 20, InsufficientFunds: 21, SellerExportLimit: 22,
+  BuyerImportLimit: 23,
 } as const;
 
 /** Trade statuses, in the order of IEnergyMarket.TradeStatus. */
