@@ -84,6 +84,12 @@ export async function insertBatch(
     .execute();
 }
 
+/** Whether batch `id` has its row (an insert whose answer was lost may still have committed). */
+export async function batchStored(db: Kysely<EngineDatabase>, id: number): Promise<boolean> {
+  const row = await db.selectFrom("engine_batches").select("id").where("id", "=", BigInt(id) as never).executeTakeFirst();
+  return row !== undefined;
+}
+
 export async function loadOpenBatches(db: Kysely<EngineDatabase>) {
   const rows = await db.selectFrom("engine_batches").selectAll().where("status", "=", "sent").orderBy("id").execute();
   return rows.map((r) => ({ id: Number(r.id), fillIds: JSON.parse(r.fill_ids) as number[], nonce: Number(r.nonce), txHash: r.tx_hash, rawTx: r.raw_tx }));

@@ -50,7 +50,8 @@ describe("engine settlement on the chain", function () {
     const wait = async (hash: Hex) => expect((await client.waitForTransactionReceipt({ hash })).status).to.equal("success");
     let meter = 1;
     for (const w of [...sellers, ...buyers]) {
-      await wait(await admin.writeContract({ address: contracts.registry, abi: prosumerRegistryAbi, functionName: "registerProsumer", args: [w.address, `0x${(meter++).toString(16).padStart(64, "0")}`, ZONE_HEX, 10_000n, 10_000n, 0x1e] }));
+      // 100 kW each way (25,000 Wh a quarter hour): the tests trade up to 5,000 Wh per interval and account.
+      await wait(await admin.writeContract({ address: contracts.registry, abi: prosumerRegistryAbi, functionName: "registerProsumer", args: [w.address, `0x${(meter++).toString(16).padStart(64, "0")}`, ZONE_HEX, 100_000n, 100_000n, 0x1e] }));
       await wait(await admin.sendTransaction({ to: w.address, value: parseEther("1") }));
     }
     for (const w of buyers) {

@@ -19,7 +19,7 @@ export interface StartedChild {
 }
 
 /** Variables the node reads: only what the test passes may reach the child. */
-const NODE_SETTINGS = /^(DATABASE_URL|MQTT_URL|MQTT_PORT|MQTT_HOST|CHAIN_RPC_URL|CHAIN_PORT|CHAIN_HOST|CONFIG_FILE|DATA_DIR|BRIDGE_.*|RATE_LIMIT_.*|PORT|HOST|NODE_CLOCK|.*_PRIVATE_KEY)$/;
+const NODE_SETTINGS = /^(DATABASE_URL|MQTT_URL|MQTT_PORT|MQTT_HOST|CHAIN_RPC_URL|CHAIN_PORT|CHAIN_HOST|CONFIG_FILE|DATA_DIR|BRIDGE_.*|RATE_LIMIT_.*|PORT|HOST|NODE_CLOCK|.*_PRIVATE_KEY|ENERGY_FAULT_.*)$/;
 
 export async function spawnStart(env: Record<string, string>, { timeoutMs = 120_000 } = {}): Promise<StartedChild> {
   const childEnv: Record<string, string> = {};
