@@ -4,7 +4,7 @@
 import { EventEmitter } from "node:events";
 import type { Address, Hex } from "viem";
 import type { Logger } from "../lib/logger.js";
-import type { BookRecord, FillRecord, OrderKind, OrderRecord, OrderStatus } from "./engineState.js";
+import type { BookRecord, BookStatus, FillRecord, OrderKind, OrderRecord, OrderStatus } from "./engineState.js";
 import { INTERVAL_SECONDS, type ClearingMode } from "./markets.js";
 
 export interface OrderEvent {
@@ -35,7 +35,8 @@ export interface BookEvent {
   bid: number | null;
   ask: number | null;
   lastPrice: number | null;
-  status: "open" | "closed";
+  /** "quarantined": a step on the book threw and it no longer trades (engineState.ts). */
+  status: BookStatus;
 }
 
 /** Second argument of every event: the operation that made the change. Events come in `seq`
@@ -62,7 +63,8 @@ export interface MarketSnapshot {
   intervalStart: number;
   intervalEnd: number;
   mode: ClearingMode;
-  /** "open" while the book takes orders at `now`; "closed" once its gate time has passed. */
+  /** "open" while the book takes orders at `now`; "closed" once its gate time has passed (or
+   *  the book was quarantined). */
   status: "open" | "closed";
   closesAt: number;
   bestBid: number | null;

@@ -3,6 +3,11 @@
 // registry and reputation reads, the reference price, the chain) happens before an operation
 // is logged, and its result is written into the operation, so replaying the log on restart
 // rebuilds the same state byte for byte. Nothing here reads a clock or does I/O.
+//
+// A step on one book that throws (a bug, or input nobody foresaw) must not stop the market: it
+// is contained to that book (withinBook): the book's changes in that step are rolled back, the
+// book is quarantined, and every other book goes on. The throw is a function of the log, so a
+// replay quarantines the same book at the same operation and never fails.
 import type { Address, Hex } from "viem";
 import { amountFor } from "../contracts/client/amount.js";
 import type { Order } from "../contracts/client/order.js";
@@ -13,6 +18,8 @@ import { bookKey, INTERVAL_SECONDS, type Market } from "./markets.js";
 export type OrderKind = "limit" | "market";
 export type OrderStatus = "open" | "filled" | "cancelled" | "expired" | "closed" | "rejected";
 export type FillStatus = "pending" | "settling" | "executed" | "failed";
+/** "quarantined": a step on the book threw; it takes no more orders and trades no more. */
+export type BookStatus = "open" | "closed" | "quarantined";
 
 export interface AcceptedOrder {
   order: Order;
@@ -79,24 +86,61 @@ export interface BookRecord {
   intervalStart: number;
   closesAt: number;
   book: OrderBook;
-  status: "open" | "closed";
+  status: BookStatus;
   lastPrice: number | null;
 }
+
+/** A book taken out of the market because a step on it threw. */
+export interface QuarantinedBook {
+  /** Book key `${zoneHex}:${intervalStart}`. */
+  book: string;
+  zone: string;
+  intervalStart: number;
+  /** The operation whose step threw (the book traded normally before it). */
+  seq: number;
+  opType: EngineOp["type"];
+  /** The error's name and message (deterministic: the same log throws the same error). */
+  error: string;
+}
+
+/** What an order looked like before the contained step first changed it. */
+interface OrderSnapshot {
+  status: OrderStatus;
+  reason: string | undefined;
+  sizeWh: number;
+  filledWh: number;
+  fillCount: number;
+}
+
+/** Reason of every order a quarantine ends. */
+export const BOOK_QUARANTINED = "book_quarantined";
+/** Reason of an order (or its remainder) that would take its book side past 2^53 - 1 Wh resting
+ *  (orderBook.ts MAX_SIDE_WH): unreachable with intake's funds and connection limits; it keeps
+ *  every volume the books sum exact. */
+export const SIDE_VOLUME_LIMIT = "book_side_volume_limit";
 
 export type ApplyOutcome =
   | { status: OrderStatus; fills: FillRecord[]; reason?: string }
   | { status: "ok" };
 
 /** Settlement rejections blamed on one side: that order goes, the other keeps its volume. */
-const BUY_FAULTS = new Set(["BadBuySignature", "BuyOrderCancelled", "BuyOrderExpired", "BuyOverfill", "BuyerInactive", "InsufficientFunds"]);
-const SELL_FAULTS = new Set(["BadSellSignature", "SellOrderCancelled", "SellOrderExpired", "SellOverfill", "SellerInactive", "SourceNotRegistered"]);
+const BUY_FAULTS = new Set(["BadBuySignature", "BuyOrderCancelled", "BuyOrderExpired", "BuyOverfill", "BuyerInactive", "InsufficientFunds", "BuyerImportLimit"]);
+const SELL_FAULTS = new Set(["BadSellSignature", "SellOrderCancelled", "SellOrderExpired", "SellOverfill", "SellerInactive", "SourceNotRegistered", "SellerExportLimit"]);
 
 export class EngineState {
   readonly books = new Map<string, BookRecord>();
   readonly orders = new Map<Hex, OrderRecord>();
   readonly fills: FillRecord[] = [];
+  /** Books a step threw on, in the order it happened (see withinBook). */
+  readonly quarantined: QuarantinedBook[] = [];
   private readonly bySeq = new Map<number, OrderRecord>();
+  /** Every order placed in a book, by book key: what a quarantine has to end. */
+  private readonly ordersByBook = new Map<string, OrderRecord[]>();
   private readonly markets: Map<string, Market>;
+  /** While a contained step runs: each order it changed, as it was before (for the rollback). */
+  private journal: Map<OrderRecord, OrderSnapshot> | undefined;
+  /** The one map every step's journal uses (cleared per step: no allocation per operation). */
+  private readonly journalStore = new Map<OrderRecord, OrderSnapshot>();
   lastSeq = 0;
   /** Change hooks, called while an operation is applied; not part of the state. The engine
    *  turns them into events and emits those only once the operation is durable. */
@@ -141,11 +185,11 @@ export class EngineState {
       case "place":
         return this.applyPlace(seq, op);
       case "cancel":
-        return this.applyCancel(op.id, "cancelled");
+        return this.applyCancel(seq, op.id);
       case "reduce":
-        return this.applyReduce(op.id, op.sizeWh);
+        return this.applyReduce(seq, op.id, op.sizeWh);
       case "advance":
-        this.applyAdvance(op.now, op.referencePrices);
+        this.applyAdvance(seq, op.now, op.referencePrices);
         return { status: "ok" };
       case "settling":
         for (const id of op.fillIds) {
@@ -156,7 +200,7 @@ export class EngineState {
         }
         return { status: "ok" };
       case "settlement":
-        this.applySettlement(op);
+        this.applySettlement(seq, op);
         return { status: "ok" };
       case "unsettle":
         // The transaction reverted as a whole (e.g. the market is paused): try again later.
@@ -180,66 +224,85 @@ export class EngineState {
     };
     this.orders.set(op.id, order);
     this.bySeq.set(seq, order);
+    let inBook = this.ordersByBook.get(rec.key);
+    if (!inBook) this.ordersByBook.set(rec.key, (inBook = []));
+    inBook.push(order);
     this.onOrderChange?.(order);
     this.onBookChange?.(rec);
-    const input = this.bookInput(order);
-    // Call-auction books only collect orders until gate closure.
-    if (market.mode === "call") {
-      rec.book.restore(input, order.sizeWh);
-      return { status: "open", fills: [] };
+    if (rec.status !== "open") {
+      // Intake refuses closed books; a quarantined one is refused here, in the log's order.
+      this.transition(order, "rejected", rec.status === "quarantined" ? BOOK_QUARANTINED : "book_closed");
+      return { status: "rejected", fills: [], reason: order.reason! };
     }
-    const result = rec.book.submit(input, { timeInForce: a.timeInForce, postOnly: a.postOnly, now: op.now });
-    const fills = result.fills.map((f) => this.recordFill(rec, f));
-    if (result.status === "rejected") {
-      order.status = "rejected";
-      order.reason = result.reason;
-      return { status: "rejected", fills, reason: result.reason };
-    }
-    if (result.status === "filled") order.status = "filled";
-    else if (result.status === "cancelled" || result.status === "partially_filled_cancelled") {
-      order.status = "cancelled";
-      order.reason = a.kind === "market" ? "market_order_remainder" : `${a.timeInForce}_remainder`;
-    }
-    this.noteExpiredDrops(rec);
-    return { status: order.status, fills, ...(order.reason ? { reason: order.reason } : {}) };
+    const mark = this.fills.length;
+    const placed = this.withinBook(rec, seq, op.type, (): ApplyOutcome => {
+      const input = this.bookInput(order);
+      // Call-auction books only collect orders until gate closure.
+      if (market.mode === "call") {
+        if (order.sizeWh > rec.book.roomWh(input.side)) {
+          this.transition(order, "rejected", SIDE_VOLUME_LIMIT);
+          return { status: "rejected", fills: [], reason: SIDE_VOLUME_LIMIT };
+        }
+        rec.book.restore(input, order.sizeWh);
+        return { status: "open", fills: [] };
+      }
+      const result = rec.book.submit(input, { timeInForce: a.timeInForce, postOnly: a.postOnly, now: op.now });
+      for (const f of result.fills) this.recordFill(rec, f);
+      if (result.status === "rejected") {
+        this.transition(order, "rejected", result.reason);
+      } else if (result.status === "cancelled" || result.status === "partially_filled_cancelled") {
+        const why = result.reason === "side_volume_limit" ? SIDE_VOLUME_LIMIT : a.kind === "market" ? "market_order_remainder" : `${a.timeInForce}_remainder`;
+        this.transition(order, "cancelled", why);
+      }
+      this.noteExpiredDrops(rec);
+      return { status: order.status, fills: this.fills.slice(mark), ...(order.reason ? { reason: order.reason } : {}) };
+    });
+    return placed ?? { status: order.status, fills: [], reason: order.reason ?? BOOK_QUARANTINED };
   }
 
-  private applyCancel(id: Hex, status: OrderStatus, reason?: string): ApplyOutcome {
+  private applyCancel(seq: number, id: Hex): ApplyOutcome {
     const order = this.orders.get(id);
     if (!order || order.status !== "open") return { status: order?.status ?? "rejected", fills: [], reason: "not_open" };
     const rec = this.books.get(order.book)!;
-    rec.book.cancel(order.seq);
-    order.status = status;
-    if (reason) order.reason = reason;
-    this.onOrderChange?.(order);
-    this.onBookChange?.(rec);
-    return { status, fills: [] };
+    this.withinBook(rec, seq, "cancel", () => {
+      rec.book.cancel(order.seq);
+      this.transition(order, "cancelled");
+      this.onBookChange?.(rec);
+    });
+    return { status: order.status, fills: [], ...(order.reason ? { reason: order.reason } : {}) };
   }
 
-  private applyReduce(id: Hex, sizeWh: number): ApplyOutcome {
+  private applyReduce(seq: number, id: Hex, sizeWh: number): ApplyOutcome {
     const order = this.orders.get(id);
     if (!order || order.status !== "open" || sizeWh >= order.sizeWh || sizeWh < order.filledWh) {
       return { status: order?.status ?? "rejected", fills: [], reason: "not_reducible" };
     }
     const rec = this.books.get(order.book)!;
-    rec.book.reduce(order.seq, sizeWh - order.filledWh);
-    order.sizeWh = sizeWh;
-    if (sizeWh === order.filledWh) order.status = "filled";
-    this.onOrderChange?.(order);
-    this.onBookChange?.(rec);
-    return { status: order.status, fills: [] };
+    // Shrunk to nothing: that is a cancel (an order of 0 Wh is not "filled").
+    if (sizeWh === 0) return this.applyCancel(seq, id);
+    this.withinBook(rec, seq, "reduce", () => {
+      rec.book.reduce(order.seq, sizeWh - order.filledWh);
+      this.touch(order);
+      order.sizeWh = sizeWh;
+      if (sizeWh === order.filledWh) this.transition(order, "filled");
+      this.onOrderChange?.(order);
+      this.onBookChange?.(rec);
+    });
+    return { status: order.status, fills: [], ...(order.reason ? { reason: order.reason } : {}) };
   }
 
-  private applyAdvance(now: number, referencePrices: Record<string, number>): void {
+  private applyAdvance(seq: number, now: number, referencePrices: Record<string, number>): void {
     for (const rec of this.books.values()) {
       if (rec.status !== "open") continue;
       this.onBookChange?.(rec);
-      if (now >= rec.closesAt) {
-        if (rec.market.mode === "call") this.runCallAuction(rec, referencePrices[rec.key] ?? rec.market.basePrice, now);
-        this.closeBook(rec);
-      } else {
-        for (const o of rec.book.expire(now)) this.markGone(o.seq, "expired");
-      }
+      this.withinBook(rec, seq, "advance", () => {
+        if (now >= rec.closesAt) {
+          if (rec.market.mode === "call") this.runCallAuction(rec, referencePrices[rec.key] ?? rec.market.basePrice, now);
+          this.closeBook(rec);
+        } else {
+          for (const o of rec.book.expire(now)) this.markGone(o.seq, "expired");
+        }
+      });
     }
   }
 
@@ -263,6 +326,7 @@ export class EngineState {
     }
   }
 
+  /** Gate closure: whatever is still in the book ends "closed" with its unfilled remainder. */
   private closeBook(rec: BookRecord): void {
     for (const o of [...rec.book.orders.values()]) {
       rec.book.cancel(o.seq);
@@ -280,10 +344,7 @@ export class EngineState {
 
   private markGone(seq: number, status: OrderStatus): void {
     const order = this.bySeq.get(seq);
-    if (order && order.status === "open") {
-      order.status = status;
-      this.onOrderChange?.(order);
-    }
+    if (order && order.status === "open") this.transition(order, status);
   }
 
   private recordFill(rec: BookRecord, f: BookFill): FillRecord {
@@ -295,10 +356,11 @@ export class EngineState {
     rec.lastPrice = f.price;
     for (const id of [fill.buyId, fill.sellId]) {
       const o = this.orders.get(id)!;
+      this.touch(o);
       o.filledWh += f.energyWh;
       o.fillIds.push(fill.fillId);
       if (o.filledWh === o.sizeWh) {
-        o.status = "filled";
+        this.transition(o, "filled");
         rec.book.cancel(o.seq); // a call auction leaves filled orders in the book
       } else if (rec.market.mode === "call" && rec.book.orders.has(o.seq)) {
         rec.book.reduce(o.seq, o.sizeWh - o.filledWh);
@@ -306,18 +368,20 @@ export class EngineState {
       this.onOrderChange?.(o);
     }
     this.onBookChange?.(rec);
-    this.onFill?.(fill);
+    // onFill is called by withinBook once the step is through: a rolled-back fill is never seen.
     return fill;
   }
 
   /**
    * Applies what the chain said about a batch. A refused fill is undone on both orders: the
-   * side at fault (per the contract's reason) is cancelled, the other gets its volume back at
-   * its old time priority and is matched again, so the book is never left crossed.
+   * side at fault (per the contract's reason) is cancelled, the other gets its volume back (see
+   * reinstate: it trades again while its book is open; after gate closure its remainder ends).
+   * A verdict is final: a second one for the same fill changes nothing.
    */
-  private applySettlement(op: Extract<EngineOp, { type: "settlement" }>): void {
+  private applySettlement(seq: number, op: Extract<EngineOp, { type: "settlement" }>): void {
     for (const r of op.results) {
       const fill = this.fills[r.fillId]!;
+      if (fill.status === "executed" || fill.status === "failed") continue;
       fill.txHash = op.txHash;
       fill.batchId = op.batchId;
       if (r.executed) {
@@ -331,62 +395,161 @@ export class EngineState {
       this.onFillUpdate?.(fill);
       const buy = this.orders.get(fill.buyId)!;
       const sell = this.orders.get(fill.sellId)!;
+      const rec = this.books.get(fill.book)!;
+      // Outside the contained step: the chain's verdict stands even if the book's part throws
+      // (a quarantine then ends both orders with the volume taken back).
       buy.filledWh -= fill.energyWh;
       sell.filledWh -= fill.energyWh;
-      const rec = this.books.get(fill.book)!;
-      rec.book.matchedWh -= fill.energyWh;
       this.onOrderChange?.(buy);
       this.onOrderChange?.(sell);
       this.onBookChange?.(rec);
-      const reason = `settlement_rejected:${fill.reason}`;
-      if (BUY_FAULTS.has(fill.reason)) {
-        this.retire(buy, reason);
-        this.reinstate(sell, rec, op.now);
-      } else if (SELL_FAULTS.has(fill.reason)) {
-        this.retire(sell, reason);
-        this.reinstate(buy, rec, op.now);
-      } else if (fill.reason === "ReputationTooLow") {
-        // The seller's record fell since intake: count it as below any minimum from now on,
-        // so the pair cannot meet again; both keep their volume.
-        sell.accepted.sellerReputationBps = 0;
-        this.reinstate(buy, rec, op.now);
-        this.reinstate(sell, rec, op.now);
-      } else {
-        // The engine and the chain disagree about the pair itself (zone, window, price...):
-        // retrying would fail the same way, so neither order trades further.
-        this.retire(buy, reason);
-        this.retire(sell, reason);
-      }
+      const failedReason = fill.reason;
+      this.withinBook(rec, seq, op.type, () => {
+        // Capacity only binds while a continuous book still matches.
+        if (rec.status === "open" && rec.market.mode === "continuous") rec.book.matchedWh -= fill.energyWh;
+        const reason = `settlement_rejected:${failedReason}`;
+        if (BUY_FAULTS.has(failedReason)) {
+          this.retire(buy, reason);
+          this.reinstate(sell, rec, op.now, failedReason);
+        } else if (SELL_FAULTS.has(failedReason)) {
+          this.retire(sell, reason);
+          this.reinstate(buy, rec, op.now, failedReason);
+        } else if (failedReason === "ReputationTooLow") {
+          // The seller's record fell since intake: count it as below any minimum from now on,
+          // so the pair cannot meet again; both keep their volume.
+          sell.accepted.sellerReputationBps = 0;
+          this.reinstate(buy, rec, op.now, failedReason);
+          this.reinstate(sell, rec, op.now, failedReason);
+        } else {
+          // The engine and the chain disagree about the pair itself (zone, window, price...):
+          // retrying would fail the same way, so neither order trades further.
+          this.retire(buy, reason);
+          this.retire(sell, reason);
+        }
+      });
     }
   }
 
   private retire(order: OrderRecord, reason: string): void {
     const rec = this.books.get(order.book)!;
     if (rec.book.orders.has(order.seq)) rec.book.cancel(order.seq);
-    if (order.status === "open" || order.status === "filled") {
-      order.status = "cancelled";
-      order.reason = reason;
-    }
+    if (order.status === "open" || order.status === "filled") this.transition(order, "cancelled", reason);
   }
 
-  private reinstate(order: OrderRecord, rec: BookRecord, now: number): void {
+  /**
+   * Gives `order` back the volume of a fill the chain refused through its counterparty's fault
+   * (`refusal`, the contract's reason).
+   *
+   * Rule (call auctions above all): after gate closure there is no re-clearing. While the book is
+   * open, a GTC order rests again at its old priority (a continuous book first matches it again,
+   * so the book is never left crossed). Once the book is closed (or quarantined), or for an
+   * IOC/FOK/market order that never rests, the unfilled remainder ends: "closed" (after gate
+   * closure) or "cancelled" (IOC/FOK/market), with reason `counterparty_refused:<Reason>`. So an
+   * order is never "filled" unless filledWh == sizeWh.
+   */
+  private reinstate(order: OrderRecord, rec: BookRecord, now: number, refusal: string): void {
     const remaining = order.sizeWh - order.filledWh;
-    if (remaining <= 0 || rec.status !== "open") return;
+    if (remaining <= 0) return;
+    const reason = `counterparty_refused:${refusal}`;
+    if (rec.status !== "open") {
+      if (order.status === "filled" || order.status === "open") this.transition(order, "closed", reason);
+      else if (order.status === "closed" && order.reason === undefined) this.transition(order, "closed", reason);
+      return;
+    }
     if (order.status !== "open" && order.status !== "filled") return;
-    if (order.accepted.timeInForce !== "gtc") return; // IOC/FOK/market never rest
-    order.status = "open";
+    if (order.accepted.timeInForce !== "gtc") {
+      this.transition(order, "cancelled", reason);
+      return;
+    }
+    this.transition(order, "open");
     if (rec.book.orders.has(order.seq)) rec.book.cancel(order.seq);
     const input = this.bookInput(order);
+    let rest = remaining;
     if (rec.market.mode === "continuous") {
       // Match it again as if it arrived now, then put what is left back at its old priority.
       const result = rec.book.submit({ ...input, sizeWh: remaining }, { timeInForce: "ioc", postOnly: false, now });
       for (const f of result.fills) this.recordFill(rec, f);
       this.noteExpiredDrops(rec);
-      if (result.remainingWh > 0) rec.book.restore(input, result.remainingWh);
-      else order.status = "filled";
-    } else {
-      rec.book.restore(input, remaining);
+      rest = result.remainingWh;
     }
+    if (rest === 0) return; // recordFill marked it filled
+    if (rest > rec.book.roomWh(input.side)) this.transition(order, "cancelled", SIDE_VOLUME_LIMIT);
+    else rec.book.restore(input, rest);
+  }
+
+  /** Every order status change goes through here (so a contained step can roll it back). */
+  private transition(order: OrderRecord, status: OrderStatus, reason?: string): void {
+    this.touch(order);
+    order.status = status;
+    if (reason !== undefined) order.reason = reason;
+    else if (status === "open") delete order.reason;
+    this.onOrderChange?.(order);
+  }
+
+  /** Notes `order` as it is before a contained step's first change to it. */
+  private touch(order: OrderRecord): void {
+    const journal = this.journal;
+    if (journal === undefined || journal.has(order)) return;
+    journal.set(order, { status: order.status, reason: order.reason, sizeWh: order.sizeWh, filledWh: order.filledWh, fillCount: order.fillIds.length });
+  }
+
+  /**
+   * Runs `step`, one operation's work on one book, contained: if it throws, everything it did to
+   * the book's orders and fills is rolled back (fills it recorded are removed, orders get their
+   * status, size and filled volume back), then the book is quarantined. Returns the step's
+   * result, or undefined after a quarantine. Changes outside this book must not happen in `step`.
+   */
+  private withinBook<T>(rec: BookRecord, seq: number, opType: EngineOp["type"], step: () => T): T | undefined {
+    if (this.journal !== undefined) return step(); // already inside the book's step
+    const mark = this.fills.length;
+    const lastPrice = rec.lastPrice;
+    const journal = this.journalStore;
+    journal.clear();
+    this.journal = journal;
+    let result: T;
+    try {
+      result = step();
+    } catch (err) {
+      this.journal = undefined;
+      this.rollBack(journal, mark);
+      journal.clear();
+      rec.lastPrice = lastPrice;
+      this.quarantineBook(rec, seq, opType, err);
+      return undefined;
+    }
+    this.journal = undefined;
+    journal.clear();
+    for (let i = mark; i < this.fills.length; i++) this.onFill?.(this.fills[i]!);
+    return result;
+  }
+
+  private rollBack(journal: Map<OrderRecord, OrderSnapshot>, mark: number): void {
+    this.fills.length = mark;
+    for (const [order, before] of journal) {
+      order.status = before.status;
+      if (before.reason === undefined) delete order.reason;
+      else order.reason = before.reason;
+      order.sizeWh = before.sizeWh;
+      order.filledWh = before.filledWh;
+      order.fillIds.length = before.fillCount;
+      this.onOrderChange?.(order);
+    }
+  }
+
+  /**
+   * Takes a book out of the market: its in-memory book (perhaps half changed by the step that
+   * threw) is replaced by an empty one, and every order of it still open, or "filled" short of
+   * its size, ends "closed" with reason book_quarantined. Fills made before stay and settle.
+   */
+  private quarantineBook(rec: BookRecord, seq: number, opType: EngineOp["type"], err: unknown): void {
+    rec.status = "quarantined";
+    rec.book = new OrderBook({ capacityWh: rec.market.capacityWh });
+    for (const order of this.ordersByBook.get(rec.key) ?? []) {
+      if (order.status === "open" || (order.status === "filled" && order.filledWh < order.sizeWh)) this.transition(order, "closed", BOOK_QUARANTINED);
+    }
+    const error = err instanceof Error ? `${err.name}: ${err.message.split("\n")[0]}` : String(err);
+    this.quarantined.push({ book: rec.key, zone: rec.market.zone, intervalStart: rec.intervalStart, seq, opType, error });
+    this.onBookChange?.(rec);
   }
 
   private bookInput(order: OrderRecord): BookOrderInput {
@@ -415,7 +578,6 @@ export class EngineState {
   }
 
   private firstPending = 0;
-
 
   intervalEnd(intervalStart: number): number {
     return intervalStart + INTERVAL_SECONDS;

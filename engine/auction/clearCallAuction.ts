@@ -14,6 +14,12 @@
 // D and S ignore preferences, self-trades and the capacity: the price is the book's equilibrium,
 // and a transformer limit rations volume at that price rather than moving it.
 //
+// Volumes: each order's remainingWh is a safe integer, but a side's total need not be (two buys
+// of 2^53 - 1 Wh). The clearing compares exact sums: doubles while both sides' totals stay below
+// 2^53, bigint otherwise (rare, and only then paid for). The matched volume is capped at
+// capacityWh, which is at most 2^53 - 1 (its default), so every fill and the matched total are
+// safe integers by construction; demandWh and supplyWh saturate at 2^53 - 1 in the result.
+//
 // Allocation at the clearing price p*: bids with limit >= p* in priority (price desc, seq asc)
 // each take, in turn, the asks with limit <= p* in priority (price asc, seq asc) that they
 // accept: a bid with acceptedSources != 0 takes only asks whose (1 << source) bit is set; with
@@ -55,11 +61,13 @@ export interface AuctionFill {
 export interface AuctionResult {
   /** The uniform price every fill trades at, or null when the book does not cross. */
   clearingPrice: number | null;
-  /** Sum of the fills' energyWh (<= capacityWh, <= min(demandWh, supplyWh)). */
+  /** Sum of the fills' energyWh (<= capacityWh, <= min(demandWh, supplyWh)); always a safe integer. */
   matchedWh: number;
-  /** D(clearingPrice): buy Wh willing to trade at the clearing price; 0 when it is null. */
+  /** D(clearingPrice): buy Wh willing to trade at the clearing price; 0 when it is null. Saturates
+   *  at 2^53 - 1 when the true sum is larger (the clearing itself used the exact sum). */
   demandWh: number;
-  /** S(clearingPrice): sell Wh willing to trade at the clearing price; 0 when it is null. */
+  /** S(clearingPrice): sell Wh willing to trade at the clearing price; 0 when it is null. Saturates
+   *  at 2^53 - 1 like demandWh. */
   supplyWh: number;
   /** In allocation order: bids by priority, each bid's asks by priority. */
   fills: AuctionFill[];
@@ -68,7 +76,8 @@ export interface AuctionResult {
 export interface ClearCallAuctionOptions {
   /** The zone's dynamic price (token base units per kWh): tie-break 3 prefers prices near it. */
   referencePrice: number;
-  /** The zone's capacity for the interval in Wh; caps matched volume. */
+  /** The zone's capacity for the interval in Wh; caps matched volume. Default (and in effect at
+   *  most) 2^53 - 1. */
   capacityWh?: number;
 }
 
@@ -83,15 +92,15 @@ const SOURCE_MASK_ALL = 0b11110;
 /**
  * Clears a call auction. Throws ValidationError naming the field (e.g. `orders[12].price`) for a
  * non-integer or negative number, a side other than 0/1, a sell source outside 1-4, an accepted
- * source mask with bits other than 1-4, a reputation outside 0-10000, a duplicate seq, or a side
- * whose total volume exceeds 2^53 - 1 Wh.
+ * source mask with bits other than 1-4, a reputation outside 0-10000, or a duplicate seq. Any
+ * number of orders of up to 2^53 - 1 Wh each clears: totals beyond 2^53 - 1 are summed exactly.
  */
 export function clearCallAuction(orders: readonly AuctionOrder[], options: ClearCallAuctionOptions): AuctionResult {
   if (!Array.isArray(orders)) throw new ValidationError("orders", "must be an array");
   if (typeof options !== "object" || options === null) throw new ValidationError("options", "must be { referencePrice, capacityWh? }");
   const referencePrice = options.referencePrice;
   if (!isNonNegativeSafeInteger(referencePrice)) fail("options.referencePrice", referencePrice, "must be a safe integer >= 0");
-  const capacityWh = options.capacityWh === undefined ? Number.POSITIVE_INFINITY : options.capacityWh;
+  const capacityWh = options.capacityWh === undefined ? Number.MAX_SAFE_INTEGER : options.capacityWh;
   if (options.capacityWh !== undefined && !isNonNegativeSafeInteger(capacityWh)) fail("options.capacityWh", capacityWh, "must be a safe integer >= 0");
 
   const n = orders.length;
@@ -114,6 +123,8 @@ export function clearCallAuction(orders: readonly AuctionOrder[], options: Clear
   let activeCount = 0;
   let totalBuyWh = 0;
   let totalSellWh = 0;
+  /** A side's total passed 2^53 - 1: the sums below are no longer exact as doubles. */
+  let totalsOverflow = false;
 
   for (let i = 0; i < n; i++) {
     const o = orders[i]!;
@@ -132,10 +143,8 @@ export function clearCallAuction(orders: readonly AuctionOrder[], options: Clear
       const rep = o.sellerReputationBps;
       if (!Number.isInteger(src) || src < 1 || src > 4) fail(`orders[${i}].source`, src, "must be 1 (solar), 2 (wind), 3 (storage) or 4 (mixed) on a sell order");
       if (!isReputation(rep)) fail(`orders[${i}].sellerReputationBps`, rep, `must be an integer from 0 to ${MAX_REPUTATION_BPS}`);
-      if (r > 0) {
-        if (totalSellWh > Number.MAX_SAFE_INTEGER - r) fail(`orders[${i}].remainingWh`, r, "takes the total sell volume above 2^53 - 1 Wh");
-        totalSellWh += r;
-      }
+      if (totalSellWh > Number.MAX_SAFE_INTEGER - r) totalsOverflow = true;
+      totalSellWh += r;
       source[i] = src;
       reputation[i] = rep;
     } else {
@@ -145,10 +154,8 @@ export function clearCallAuction(orders: readonly AuctionOrder[], options: Clear
         fail(`orders[${i}].acceptedSources`, mask, "must be 0 (any) or a bitmask of 1 << source for sources 1-4");
       }
       if (!isReputation(minRep)) fail(`orders[${i}].minSellerReputationBps`, minRep, `must be an integer from 0 to ${MAX_REPUTATION_BPS}`);
-      if (r > 0) {
-        if (totalBuyWh > Number.MAX_SAFE_INTEGER - r) fail(`orders[${i}].remainingWh`, r, "takes the total buy volume above 2^53 - 1 Wh");
-        totalBuyWh += r;
-      }
+      if (totalBuyWh > Number.MAX_SAFE_INTEGER - r) totalsOverflow = true;
+      totalBuyWh += r;
       acceptedMask[i] = mask;
       minReputation[i] = minRep;
     }
@@ -222,7 +229,13 @@ export function clearCallAuction(orders: readonly AuctionOrder[], options: Clear
   let bestSupply = 0;
   let buyBelow = 0; // buy Wh at prices < levelPrice[k]
   let supply = 0; // S(levelPrice[k])
-  for (let k = 0; k < levels; k++) {
+  if (totalsOverflow) {
+    const exact = bestLevelExact(levelPrice, levelStart, sorted, side, remaining, referencePrice);
+    best = exact.best;
+    bestDemand = saturate(exact.demand);
+    bestSupply = saturate(exact.supply);
+  }
+  for (let k = 0; k < levels && !totalsOverflow; k++) {
     supply += levelSellWh[k]!;
     const demand = totalBuyWh - buyBelow;
     buyBelow += levelBuyWh[k]!;
@@ -323,6 +336,67 @@ export function clearCallAuction(orders: readonly AuctionOrder[], options: Clear
     }
   }
   return { clearingPrice, matchedWh, demandWh: bestDemand, supplyWh: bestSupply, fills };
+}
+
+/**
+ * The clearing level (index into levelPrice, or -1) under rules 1-4, with D and S at it, summed
+ * as bigint: the same scan as the double one, for books whose side totals pass 2^53 - 1.
+ */
+function bestLevelExact(
+  levelPrice: readonly number[], levelStart: readonly number[], sorted: Uint32Array, side: Uint8Array, remaining: Float64Array, referencePrice: number,
+): { best: number; demand: bigint; supply: bigint } {
+  const levels = levelPrice.length;
+  const levelBuy: bigint[] = new Array<bigint>(levels);
+  const levelSell: bigint[] = new Array<bigint>(levels);
+  let totalBuy = 0n;
+  for (let k = 0; k < levels; k++) {
+    let buyWh = 0n;
+    let sellWh = 0n;
+    for (let j = levelStart[k]!; j < levelStart[k + 1]!; j++) {
+      const i = sorted[j]!;
+      if (side[i] === BUY) buyWh += BigInt(remaining[i]!);
+      else sellWh += BigInt(remaining[i]!);
+    }
+    levelBuy[k] = buyWh;
+    levelSell[k] = sellWh;
+    totalBuy += buyWh;
+  }
+  let best = -1;
+  let bestVolume = 0n;
+  let bestImbalance = 0n;
+  let bestDistance = 0;
+  let bestDemand = 0n;
+  let bestSupply = 0n;
+  let buyBelow = 0n;
+  let supply = 0n;
+  for (let k = 0; k < levels; k++) {
+    supply += levelSell[k]!;
+    const demand = totalBuy - buyBelow;
+    buyBelow += levelBuy[k]!;
+    const volume = demand < supply ? demand : supply;
+    if (volume === 0n) continue;
+    const imbalance = demand > supply ? demand - supply : supply - demand;
+    const distance = Math.abs(levelPrice[k]! - referencePrice);
+    if (
+      best < 0 ||
+      volume > bestVolume ||
+      (volume === bestVolume && (imbalance < bestImbalance || (imbalance === bestImbalance && distance < bestDistance)))
+    ) {
+      best = k;
+      bestVolume = volume;
+      bestImbalance = imbalance;
+      bestDistance = distance;
+      bestDemand = demand;
+      bestSupply = supply;
+    }
+  }
+  return { best, demand: bestDemand, supply: bestSupply };
+}
+
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+function saturate(wh: bigint): number {
+  return wh > MAX_SAFE ? Number.MAX_SAFE_INTEGER : Number(wh);
 }
 
 /**

@@ -10,10 +10,16 @@
 //   descending): the busy end of the book is the array's tail, where push/pop are O(1).
 // - A constrained buy (accepted sources, minimum seller reputation) and a self-match are skipped,
 //   not matched: the book may hold a crossed pair that cannot trade, never one that can.
+// - Every volume the book sums stays a safe integer by construction: a side rests at most
+//   2^53 - 1 Wh in total (MAX_SIDE_WH: what would rest beyond it is not rested, see submit and
+//   roomWh), and the matched total stops at the capacity, 2^53 - 1 Wh when none is set.
 
 export const BUY = 0;
 export const SELL = 1;
 export type Side = typeof BUY | typeof SELL;
+
+/** Most volume one side of a book rests, in Wh: every sum of it stays exact as a double. */
+export const MAX_SIDE_WH = Number.MAX_SAFE_INTEGER;
 
 export interface BookOrderInput {
   seq: number;
@@ -71,7 +77,13 @@ export interface SubmitOptions {
 }
 
 export type SubmitResult =
-  | { status: "resting" | "filled" | "partially_filled_resting" | "partially_filled_cancelled" | "cancelled"; fills: BookFill[]; remainingWh: number }
+  | {
+      status: "resting" | "filled" | "partially_filled_resting" | "partially_filled_cancelled" | "cancelled";
+      fills: BookFill[];
+      remainingWh: number;
+      /** Set when a GTC remainder was not rested because its side would pass MAX_SIDE_WH. */
+      reason?: "side_volume_limit";
+    }
   | { status: "rejected"; reason: "post_only_would_cross" | "fok_not_fillable" | "duplicate_seq"; fills: BookFill[]; remainingWh: number };
 
 /** Whether a sell order can fill a buy order, apart from price. */
@@ -94,6 +106,8 @@ class BookSide {
   /** Active prices, best last. */
   readonly prices: number[] = [];
   readonly levels = new Map<number, PriceLevel>();
+  /** Sum of the levels' totalWh (<= MAX_SIDE_WH). */
+  totalWh = 0;
 
   constructor(readonly side: Side) {}
 
@@ -116,6 +130,7 @@ class BookSide {
     else level.head = order;
     level.tail = order;
     level.totalWh += order.remainingWh;
+    this.totalWh += order.remainingWh;
     level.count++;
   }
 
@@ -149,6 +164,7 @@ class BookSide {
     if (order.next) order.next.prev = order.prev;
     else level.tail = order.prev;
     level.totalWh -= order.remainingWh;
+    this.totalWh -= order.remainingWh;
     level.count--;
     order.prev = order.next = null;
     order.level = null;
@@ -199,7 +215,12 @@ export class OrderBook {
   }
 
   private capacityLeft(): number {
-    return this.capacityWh === undefined ? Number.MAX_SAFE_INTEGER : this.capacityWh - this.matchedWh;
+    return (this.capacityWh ?? Number.MAX_SAFE_INTEGER) - this.matchedWh;
+  }
+
+  /** How much more volume `side` can rest (MAX_SIDE_WH less what it holds). */
+  roomWh(side: Side): number {
+    return MAX_SIDE_WH - (side === BUY ? this.bids : this.asks).totalWh;
   }
 
   /**
@@ -222,6 +243,9 @@ export class OrderBook {
     if (remaining === 0) return { status: "filled", fills, remainingWh: 0 };
     if (options.timeInForce !== "gtc") {
       return { status: filled ? "partially_filled_cancelled" : "cancelled", fills, remainingWh: remaining };
+    }
+    if (remaining > this.roomWh(input.side)) {
+      return { status: filled ? "partially_filled_cancelled" : "cancelled", fills, remainingWh: remaining, reason: "side_volume_limit" };
     }
     const order = toResting(input, remaining);
     (input.side === BUY ? this.bids : this.asks).add(order);
@@ -250,16 +274,23 @@ export class OrderBook {
       this.cancel(seq);
       return true;
     }
-    order.level!.totalWh -= order.remainingWh - remainingWh;
+    const less = order.remainingWh - remainingWh;
+    order.level!.totalWh -= less;
+    (order.side === BUY ? this.bids : this.asks).totalWh -= less;
     order.remainingWh = remainingWh;
     return true;
   }
 
-  /** Puts back a resting order's volume (a fill the chain refused), at its old priority. */
+  /**
+   * Rests an order with `remainingWh` at its time-priority place (a call-auction order, or the
+   * volume of a fill the chain refused); an order already resting gets that remainder. The
+   * caller checks roomWh first: the side must not pass MAX_SIDE_WH.
+   */
   restore(order: BookOrderInput, remainingWh: number): void {
     const existing = this.orders.get(order.seq);
     if (existing) {
       existing.level!.totalWh += remainingWh - existing.remainingWh;
+      (existing.side === BUY ? this.bids : this.asks).totalWh += remainingWh - existing.remainingWh;
       existing.remainingWh = remainingWh;
       return;
     }
@@ -329,6 +360,7 @@ export class OrderBook {
           } else {
             o.remainingWh -= qty;
             level.totalWh -= qty;
+            opposite.totalWh -= qty;
           }
         }
         o = next;

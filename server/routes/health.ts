@@ -10,6 +10,35 @@ export interface HealthOptions {
   gauges: Gauges;
 }
 
+/** What the node reads of its matching engine for the "engine" probe (engineProbe). */
+export interface EngineHealth {
+  status: "running" | "failed";
+  /** Why it stopped, when it did. */
+  failure?: string | undefined;
+  /** Books a step threw on (engine/engineState.ts: quarantineBook). */
+  quarantined: readonly { zone: string; intervalStart: number; seq: number; opType: string; error: string }[];
+}
+
+const LISTED_BOOKS = 5;
+
+/**
+ * The engine's health: ok only while it takes orders and no book is quarantined. Stopped, it
+ * refuses every order (engine_failed) until a restart; with quarantined books it still trades,
+ * but an error took those books out of the market and someone has to look at it: both degrade.
+ */
+export function engineProbe(engine: EngineHealth): { ok: boolean; detail: string } {
+  const parts: string[] = [];
+  if (engine.status === "failed") parts.push(`stopped: every order is refused (engine_failed) until a restart; ${engine.failure ?? "reason unknown"}`);
+  const q = engine.quarantined;
+  if (q.length > 0) {
+    const listed = q.slice(0, LISTED_BOOKS).map((b) => `${b.zone} ${new Date(b.intervalStart * 1000).toISOString()} (operation ${b.seq}, ${b.opType}: ${b.error})`);
+    if (q.length > LISTED_BOOKS) listed.push(`and ${q.length - LISTED_BOOKS} more`);
+    parts.push(`${q.length} book${q.length === 1 ? "" : "s"} quarantined: ${listed.join("; ")}`);
+  }
+  if (parts.length === 0) return { ok: true, detail: "running" };
+  return { ok: false, detail: parts.join(". ") };
+}
+
 const BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 
 export async function healthRoutes(app: FastifyInstance, options: HealthOptions): Promise<void> {

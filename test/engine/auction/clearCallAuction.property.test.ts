@@ -4,7 +4,7 @@
 import { expect } from "chai";
 import fc from "fast-check";
 import { clearCallAuction, type AuctionOrder, type AuctionResult } from "../../../engine/auction/clearCallAuction.js";
-import { accepts, demandAt, naiveClearCallAuction, shuffled, supplyAt } from "./helpers.js";
+import { accepts, demandAt, naiveClearCallAuction, naiveExactClearCallAuction, shuffled, supplyAt } from "./helpers.js";
 
 const SEED = process.env.AUCTION_PROPERTY_SEED === undefined ? 0x00a0c710 : Number(process.env.AUCTION_PROPERTY_SEED);
 const RUNS = Number(process.env.AUCTION_PROPERTY_RUNS ?? 400);
@@ -17,6 +17,8 @@ interface BookShape {
   sharedMakers: boolean;
   /** Seqs and prices sometimes near 2^53 (the float radix paths). */
   hugeNumbers: boolean;
+  /** Volumes sometimes near 2^53, so a side's total passes 2^53 - 1 (the bigint path). */
+  hugeVolumes?: boolean;
 }
 
 function bookArb(shape: BookShape): fc.Arbitrary<AuctionOrder[]> {
@@ -27,7 +29,11 @@ function bookArb(shape: BookShape): fc.Arbitrary<AuctionOrder[]> {
   const raw = fc.record({
     side: fc.constantFrom(0 as const, 1 as const),
     price,
-    remainingWh: fc.oneof({ weight: 1, arbitrary: fc.constant(0) }, { weight: 6, arbitrary: fc.integer({ min: 1, max: 60 }) }),
+    remainingWh: fc.oneof(
+      { weight: 1, arbitrary: fc.constant(0) },
+      { weight: 6, arbitrary: fc.integer({ min: 1, max: 60 }) },
+      { weight: shape.hugeVolumes ? 4 : 0, arbitrary: fc.constantFrom(Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER - 1, 2 ** 52, 2 ** 52 + 1, 2 ** 53 - 60) },
+    ),
     maker: fc.constantFrom("m0", "m1", "m2", "m3"),
     source: fc.integer({ min: 1, max: 4 }),
     acceptedSources: shape.preferences ? fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 15 }).map((m) => m << 1)) : fc.constant(0),
@@ -123,6 +129,19 @@ describe("clearCallAuction properties (seeded)", () => {
         checkInvariants(orders, r, capacityWh);
       }),
       { seed: SEED + 2, numRuns: RUNS },
+    );
+  });
+
+  it("clears books whose side totals pass 2^53 - 1 Wh exactly as a bigint model, never throwing", () => {
+    const shape = { maxOrders: 12, maxPrice: 8, preferences: true, sharedMakers: true, hugeNumbers: false, hugeVolumes: true };
+    const bigCapacity = fc.option(fc.oneof(fc.integer({ min: 0, max: 400 }), fc.constant(Number.MAX_SAFE_INTEGER), fc.constant(2 ** 52)), { nil: undefined });
+    fc.assert(
+      fc.property(bookArb(shape), reference(shape.maxPrice), bigCapacity, (orders, referencePrice, capacityWh) => {
+        const r = clearCallAuction(orders, { referencePrice, capacityWh });
+        expect(r).to.deep.equal(naiveExactClearCallAuction(orders, { referencePrice, capacityWh }));
+        for (const v of [r.matchedWh, r.demandWh, r.supplyWh, ...r.fills.map((f) => f.energyWh)]) expect(Number.isSafeInteger(v), `${v} is a safe integer`).to.equal(true);
+      }),
+      { seed: SEED + 7, numRuns: RUNS },
     );
   });
 

@@ -85,6 +85,52 @@ export function naiveClearCallAuction(orders: readonly AuctionOrder[], options: 
   return { clearingPrice: p, matchedWh: matched, demandWh: best.d, supplyWh: best.s, fills };
 }
 
+/**
+ * The same model with D and S summed as bigint and the matched volume capped at 2^53 - 1 (the
+ * implementation's default capacity): what the auction must give when a side's total passes
+ * 2^53 - 1 Wh. demandWh and supplyWh saturate at 2^53 - 1, as documented.
+ */
+export function naiveExactClearCallAuction(orders: readonly AuctionOrder[], options: { referencePrice: number; capacityWh?: number }): AuctionResult {
+  const active = orders.filter((o) => o.remainingWh > 0);
+  const candidates = [...new Set(active.map((o) => o.price))].sort((a, b) => a - b);
+  const sum = (list: readonly AuctionOrder[]) => list.reduce((s, o) => s + BigInt(o.remainingWh), 0n);
+  let best: { p: number; volume: bigint; imbalance: bigint; distance: number; d: bigint; s: bigint } | null = null;
+  for (const p of candidates) {
+    const d = sum(active.filter((o) => o.side === 0 && o.price >= p));
+    const s = sum(active.filter((o) => o.side === 1 && o.price <= p));
+    const c = { p, volume: d < s ? d : s, imbalance: d > s ? d - s : s - d, distance: Math.abs(p - options.referencePrice), d, s };
+    if (c.volume === 0n) continue;
+    const better =
+      best === null ||
+      c.volume > best.volume ||
+      (c.volume === best.volume && c.imbalance < best.imbalance) ||
+      (c.volume === best.volume && c.imbalance === best.imbalance && c.distance < best.distance) ||
+      (c.volume === best.volume && c.imbalance === best.imbalance && c.distance === best.distance && c.p < best.p);
+    if (better) best = c;
+  }
+  if (best === null) return { clearingPrice: null, matchedWh: 0, demandWh: 0, supplyWh: 0, fills: [] };
+  const saturate = (x: bigint) => (x > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(x));
+  const p = best.p;
+  const bids = active.filter((o) => o.side === 0 && o.price >= p).sort((a, b) => b.price - a.price || a.seq - b.seq);
+  const asks = active.filter((o) => o.side === 1 && o.price <= p).sort((a, b) => a.price - b.price || a.seq - b.seq);
+  const left = new Map(active.map((o) => [o.seq, o.remainingWh]));
+  const cap = options.capacityWh ?? Number.MAX_SAFE_INTEGER;
+  const fills: AuctionFill[] = [];
+  let matched = 0;
+  for (const bid of bids) {
+    for (const ask of asks) {
+      if (matched >= cap || left.get(bid.seq) === 0) break;
+      if (left.get(ask.seq) === 0 || !accepts(bid, ask)) continue;
+      const q = Math.min(left.get(bid.seq)!, left.get(ask.seq)!, cap - matched);
+      fills.push(fill(bid.seq, ask.seq, q, p));
+      left.set(bid.seq, left.get(bid.seq)! - q);
+      left.set(ask.seq, left.get(ask.seq)! - q);
+      matched += q;
+    }
+  }
+  return { clearingPrice: p, matchedWh: matched, demandWh: saturate(best.d), supplyWh: saturate(best.s), fills };
+}
+
 /** Seeded Fisher-Yates with mulberry32: the same seed gives the same permutation. */
 export function shuffled<T>(items: readonly T[], seed: number): T[] {
   let state = seed >>> 0;

@@ -1,7 +1,7 @@
 // The continuous book: unit cases per order type, and seeded random streams checked after
 // every operation against the book's invariants and an independent price-time model.
 import { expect } from "chai";
-import { BUY, SELL, OrderBook, compatible, type BookFill, type BookOrderInput, type Side, type TimeInForce } from "../../../engine/book/orderBook.js";
+import { BUY, MAX_SIDE_WH, SELL, OrderBook, compatible, type BookFill, type BookOrderInput, type Side, type TimeInForce } from "../../../engine/book/orderBook.js";
 import { mulberry32 } from "../../../lib/random.js";
 
 let seq = 0;
@@ -74,6 +74,27 @@ describe("OrderBook (continuous)", () => {
     expect(r.status).to.equal("partially_filled_resting");
     expect(book.depth()).to.deep.equal({ bids: [{ price: 210, energyWh: 300, orders: 1 }], asks: [{ price: 201, energyWh: 300, orders: 1 }] });
     expect(book.submit(order(BUY, 210, 100), { ...gtc, timeInForce: "fok" }).status).to.equal("rejected");
+  });
+
+  it("rests at most 2^53 - 1 Wh a side, so every total it keeps is a safe integer; matching stops at 2^53 - 1 Wh without a capacity", () => {
+    const max = Number.MAX_SAFE_INTEGER;
+    const book = new OrderBook();
+    expect(book.submit(order(BUY, 100, max), gtc).status).to.equal("resting");
+    expect(book.roomWh(BUY)).to.equal(0);
+    // A second bid would take the side past 2^53 - 1: its remainder does not rest.
+    expect(book.submit(order(BUY, 101, 5), gtc)).to.deep.include({ status: "cancelled", remainingWh: 5, reason: "side_volume_limit" });
+    // What matches first still trades; only the remainder that does not fit is dropped.
+    book.submit(order(SELL, 150, 3), gtc);
+    const partly = book.submit(order(BUY, 150, 10), gtc);
+    expect([partly.status, partly.remainingWh, partly.reason, partly.fills.length]).to.deep.equal(["partially_filled_cancelled", 7, "side_volume_limit", 1]);
+    expect([book.bids.totalWh, book.asks.totalWh]).to.deep.equal([max, 0]);
+    // Asks take the whole bid; matchedWh reaches 2^53 - 1 and the book matches nothing more.
+    book.submit(order(SELL, 100, max - 3), gtc);
+    book.submit(order(SELL, 100, 10), gtc);
+    expect(book.matchedWh).to.equal(max);
+    expect(book.submit(order(BUY, 100, 1), { ...gtc, timeInForce: "ioc" }).fills).to.deep.equal([]);
+    expect(book.asks.totalWh).to.equal(10);
+    expect(MAX_SIDE_WH).to.equal(max);
   });
 
   it("cancels, reduces in place keeping priority, restores at the old priority, expires", () => {
@@ -208,5 +229,6 @@ function checkBook(book: OrderBook, model: Map<number, ModelOrder>, now: number)
       expect([sum, n]).to.deep.equal([level.totalWh, level.count]);
     }
     expect(side.prices.length).to.equal(side.levels.size);
+    expect(side.totalWh).to.equal([...side.levels.values()].reduce((s, l) => s + l.totalWh, 0));
   }
 }
