@@ -221,11 +221,15 @@ async function main(): Promise<void> {
     const operator = await signIn(node.operatorKey!);
     const makers: { key: Hex; keyBytes: Uint8Array; address: `0x${string}`; side: 0 | 1; token: string }[] = [];
     const publicClient = viem.createPublicClient({ transport: viem.http(node.rpcUrl), pollingInterval: 50 });
+    // Intake holds each maker to its connection's limit per interval: a bench maker's connection
+    // carries the whole load, as if every order (at most 2,000 Wh) landed on it in one interval
+    // (W = Wh per 15 minutes x 4).
+    const connectionW = ORDERS * 2_000 * 4;
     for (let i = 0; i < MAKERS; i++) {
       const key = viem.keccak256(viem.toHex(`bench api maker ${i}`));
       const address = privateKeyToAccount(key).address;
       const side = (i % 2) as 0 | 1; // even: buyers, odd: sellers
-      await api("/v1/prosumers", { method: "POST", token: operator, body: { address, meterId: `bench-${i}`, zone: "ZONE-A", sources: ["solar"] } });
+      await api("/v1/prosumers", { method: "POST", token: operator, body: { address, meterId: `bench-${i}`, zone: "ZONE-A", sources: ["solar"], exportLimitW: connectionW, importLimitW: connectionW } });
       const token = await signIn(key);
       if (side === 0) {
         await api("/v1/faucet", { method: "POST", token, body: { amount: 10_000 } });

@@ -2,7 +2,10 @@
 // not depend on the book (fields, signature, corridor, registry, reputation) concurrently (the
 // digest and signer on worker threads with `intakeWorkers`, intake/createSignaturePool.ts);
 // then, synchronously and so one at a time, an operation is checked against the books, gets
-// the next sequence number, is applied in memory and queued for the log. Queued rows are
+// the next sequence number, is applied in memory and queued for the log. Intake refuses what the
+// chain would refuse at settlement as far as it can see it: non-canonical signatures, orders past
+// the maker's connection limit for their interval, buys the maker's allowance or balance cannot
+// pay, books beyond the horizon. Queued rows are
 // written together (group commit, store/createOpLog.ts); a caller is acknowledged, and events
 // are emitted, only once the write holding its operation is durable. A restart replays the log
 // into the same books.
@@ -11,6 +14,7 @@ import type { Kysely } from "kysely";
 import type { Address, Hex } from "viem";
 import { ValidationError } from "../lib/errors.js";
 import type { Logger } from "../lib/logger.js";
+import { amountFor, energyWhAt } from "../contracts/client/amount.js";
 import type { Order } from "../contracts/client/order.js";
 import { SIDE_BUY, SIDE_SELL } from "../contracts/client/order.js";
 import type { MarketDomain } from "../contracts/client/order.js";
@@ -20,8 +24,10 @@ import {
   type MarketSnapshot, type PendingEvent,
 } from "./engineEvents.js";
 import { EngineState, type AcceptedOrder, type ApplyOutcome, type BookRecord, type EngineOp, type FillRecord, type OrderKind, type OrderRecord, type SettlementResult } from "./engineState.js";
+import { EngineError } from "./errors.js";
 import { createSignaturePool, type SignaturePool } from "./intake/createSignaturePool.js";
-import { createOrderRecoverer } from "./intake/orderSignature.js";
+import { IntakeLimitError } from "./intake/errors.js";
+import { createOrderRecoverer, nonCanonicalSignature } from "./intake/orderSignature.js";
 import { bookKey, INTERVAL_SECONDS, nextTradableInterval, toMarket, zoneLabel, type Market, type MarketConfig } from "./markets.js";
 import { forwardPriceCurve } from "./pricing/forwardPriceCurve.js";
 import { createReferencePricer, type MarketConditions } from "./referencePrice.js";
@@ -29,20 +35,37 @@ import { createOpLog, type OpLogGroup, type OpLogStats } from "./store/createOpL
 import { decodePayload, encodePayload, loadOps, migrateEngineStore, type EngineDatabase } from "./store/engineStore.js";
 
 export { EngineError, EngineFailedError } from "./errors.js";
-export { IntakeInterruptedError } from "./intake/errors.js";
+export { IntakeInterruptedError, IntakeLimitError } from "./intake/errors.js";
 export type { BookEvent, EngineEvents, EventContext, MarketSnapshot, OrderEvent } from "./engineEvents.js";
 
 /** What the engine needs to know about prosumers, from the registry and the market contract. */
 export interface ProsumerDirectory {
   profile(account: Address): Promise<{ zone: Hex; active: boolean; sources: number }>;
   reputationBps(seller: Address): Promise<number>;
+  /** The connection's power limits from the registry (W). Without it intake does not check
+   *  orders against them (the chain still does). */
+  connectionLimits?(account: Address): Promise<{ exportLimitW: bigint; importLimitW: bigint }>;
 }
+
+/** What a buyer can pay, from the payment token (engine/fundsDirectory.ts). */
+export interface PaymentFunds {
+  /** Its balance and its allowance to the market; `fresh`: as of the chain's head, not memory. */
+  funds(account: Address, options?: { fresh?: boolean }): Promise<{ balance: bigint; allowance: bigint }>;
+}
+
+/** Default book horizon: orders for intervals up to 7 days ahead. */
+export const DEFAULT_BOOK_HORIZON_SECONDS = 7 * 86_400;
 
 export interface EngineDeps {
   db: Kysely<EngineDatabase>;
   markets: readonly MarketConfig[];
   domain: MarketDomain;
   directory: ProsumerDirectory;
+  /** Balances and allowances of buyers: with it, a buy its maker cannot pay is refused at
+   *  intake. Without it intake does not check (the chain still does, at settlement). */
+  funds?: PaymentFunds;
+  /** How far ahead of now books take orders, seconds (default DEFAULT_BOOK_HORIZON_SECONDS). */
+  bookHorizonSeconds?: number;
   /** The zone's dynamic reference price for an interval at `now` (market orders, call auction
    *  ties). Default: the dynamic pricing formula over conditions set with setMarketConditions. */
   referencePrice?: (market: Market, intervalStart: number, now: number) => number;
@@ -71,6 +94,14 @@ export interface PlaceOrderResult {
   fills: FillRecord[];
 }
 
+/** What intake read about the maker for the checks against the books (checkPlaceable). */
+interface MakerLimits {
+  /** The connection's limit on the order's side for one interval (absent: not checked). */
+  connection?: { limitW: bigint; capWh: number };
+  /** A buyer's balance and allowance to the market (absent: a sell, or no funds directory). */
+  funds?: { balance: bigint; allowance: bigint };
+}
+
 /** What a group of operations carries until its write is durable. */
 interface GroupData {
   events: PendingEvent[];
@@ -92,8 +123,64 @@ export async function createEngine(deps: EngineDeps) {
   const pricer = createReferencePricer(deps.timeZone);
   const referencePrice = deps.referencePrice ?? ((m: Market, intervalStart: number) => pricer.price(m, intervalStart));
 
+  const bookHorizonSeconds = deps.bookHorizonSeconds ?? DEFAULT_BOOK_HORIZON_SECONDS;
+  if (!Number.isSafeInteger(bookHorizonSeconds) || bookHorizonSeconds < INTERVAL_SECONDS) {
+    throw new RangeError(`bookHorizonSeconds must be a whole number of seconds >= ${INTERVAL_SECONDS}, got ${bookHorizonSeconds}`);
+  }
+
   // Rebuild from the log before taking anything new.
   for (const row of await loadOps(deps.db)) state.apply(row.seq, decodePayload<EngineOp>(row.payload));
+
+  // Indexes for the limit checks, so each costs O(that maker's orders) and never a scan of the
+  // books. Per delivery interval (the chain counts a connection's use per window start), per
+  // maker and side: every order placed for it, whatever became of it. Dropped once the
+  // interval's delivery starts (advance): no order for it can be taken after that.
+  const connectionOrders = new Map<number, Map<string, OrderRecord[]>>();
+  function trackOrder(order: OrderRecord): void {
+    const o = order.accepted.order;
+    const maker = o.maker.toLowerCase();
+    const start = Number(o.deliveryStart);
+    let byMaker = connectionOrders.get(start);
+    if (!byMaker) connectionOrders.set(start, (byMaker = new Map()));
+    const key = `${maker}:${o.side}`;
+    const list = byMaker.get(key);
+    if (list) list.push(order);
+    else byMaker.set(key, [order]);
+  }
+  /**
+   * What each buy may still cost its maker: its open volume at its effective price, and its
+   * fills the chain has not executed yet (pending, settling); executed ones are paid, and the
+   * payment leaves the balance the funds directory follows. Per buyer, their sum. Updated as
+   * each operation changes orders and fills (commit), so the funds check is O(1).
+   */
+  const buyCosts = new Map<OrderRecord, { open: bigint; unsettled: bigint }>();
+  const buyExposures = new Map<string, bigint>();
+  function updateBuyCost(order: OrderRecord): void {
+    const open = order.status === "open" ? amountFor(BigInt(order.sizeWh - order.filledWh), BigInt(order.accepted.effectivePrice)) : 0n;
+    let unsettled = 0n;
+    let waiting = false;
+    for (const id of order.fillIds) {
+      const fill = state.fills[id]!;
+      if (settled(fill)) continue;
+      waiting = true;
+      unsettled += fill.amount;
+    }
+    const before = buyCosts.get(order);
+    // Neither open nor waiting for the chain: it cannot cost anything again (only a pending or
+    // settling fill can fail and reopen its order).
+    if (order.status === "open" || waiting) buyCosts.set(order, { open, unsettled });
+    else buyCosts.delete(order);
+    const delta = open + unsettled - (before ? before.open + before.unsettled : 0n);
+    if (delta === 0n) return;
+    const maker = order.accepted.order.maker.toLowerCase();
+    const total = (buyExposures.get(maker) ?? 0n) + delta;
+    if (total === 0n) buyExposures.delete(maker);
+    else buyExposures.set(maker, total);
+  }
+  for (const order of state.orders.values()) {
+    if (state.books.get(order.book)?.status === "open") trackOrder(order);
+    if (order.accepted.order.side === SIDE_BUY) updateBuyCost(order);
+  }
 
   const events: EngineEventEmitter = new EventEmitter<EngineEvents>();
   /** Fills below this id were made by durable operations. */
@@ -171,6 +258,8 @@ export async function createEngine(deps: EngineDeps) {
       log.fail(`applying operation ${seq} (${op.type}) threw: ${(err as Error)?.message ?? String(err)}`, err);
       throw err;
     }
+    for (const order of touchedOrders) if (order.accepted.order.side === SIDE_BUY) updateBuyCost(order);
+    for (const e of opEvents) if (e.name === "fill" || e.name === "fillUpdate") updateBuyCost(state.orders.get(e.payload.buyId)!);
     const group: OpLogGroup<GroupData> = log.append({ seq, kind: op.type, payload }, op.type === "settlement" || op.type === "unsettle" ? op.batchId : undefined);
     collectChanges(group.data.events);
     group.data.fillsAfter = state.fills.length;
@@ -188,7 +277,7 @@ export async function createEngine(deps: EngineDeps) {
   }
 
   /** Checks what does not depend on the book; throws ValidationError naming the field. */
-  async function admit(req: PlaceOrderRequest, now: number): Promise<{ id: Hex; accepted: AcceptedOrder; market: Market }> {
+  async function admit(req: PlaceOrderRequest, now: number, replacing?: OrderRecord): Promise<{ id: Hex; accepted: AcceptedOrder; market: Market; limits: MakerLimits }> {
     const o = req.order;
     const kind = req.kind ?? "limit";
     const timeInForce = req.timeInForce ?? (kind === "market" ? "ioc" : "gtc");
@@ -205,6 +294,13 @@ export async function createEngine(deps: EngineDeps) {
     const start = Number(o.deliveryStart);
     if (start % INTERVAL_SECONDS !== 0 || Number(o.deliveryEnd) !== start + INTERVAL_SECONDS) {
       throw new ValidationError("order.deliveryStart", "must start a 15-minute interval (multiple of 900 s) and deliveryEnd must be 900 s later");
+    }
+    if (start > now + bookHorizonSeconds) {
+      throw new ValidationError(
+        "order.deliveryStart",
+        `${start} is beyond the book horizon: books take orders for intervals starting at most ${horizonText(bookHorizonSeconds)} ahead (up to ${now + bookHorizonSeconds})`,
+        { code: "beyond_book_horizon" },
+      );
     }
     if (Number(o.expiry) <= now) throw new ValidationError("order.expiry", `must be after now (${now})`);
     const market = state.market(o.zone);
@@ -226,6 +322,10 @@ export async function createEngine(deps: EngineDeps) {
       if (o.acceptedSources & ~0x1e) throw new ValidationError("order.acceptedSources", "bitmask of 1<<source for sources 1..4 (0 = any)");
       if (o.minSellerReputationBps < 0 || o.minSellerReputationBps > 10_000) throw new ValidationError("order.minSellerReputationBps", "must be 0 to 10000");
     }
+    // The market verifies only canonical signatures (OpenZeppelin ECDSA): one it would refuse at
+    // settlement is refused here, before either intake path recovers it.
+    const formIssue = nonCanonicalSignature(req.signature);
+    if (formIssue !== undefined) throw new ValidationError("signature", formIssue, { code: "non_canonical_signature" });
     const { digest, signer } = signatures ? await signatures.recover(o, req.signature) : recoverOrder(o, req.signature);
     if (signer === null || signer.toLowerCase() !== o.maker.toLowerCase()) {
       throw new ValidationError("signature", "is not the maker's EIP-712 signature of this order for this market", { code: "bad_signature" });
@@ -245,7 +345,65 @@ export async function createEngine(deps: EngineDeps) {
       effectivePrice = o.side === SIDE_BUY ? Math.min(price, ref) : Math.max(price, ref);
     }
     const accepted: AcceptedOrder = { order: o, signature: req.signature, kind, timeInForce, postOnly: req.postOnly ?? false, effectivePrice, sellerReputationBps };
-    return { id: digest, accepted, market };
+    const limits: MakerLimits = {};
+    if (deps.directory.connectionLimits) {
+      const { exportLimitW, importLimitW } = await deps.directory.connectionLimits(o.maker);
+      const limitW = o.side === SIDE_SELL ? exportLimitW : importLimitW;
+      // Past 2^53 Wh no order can reach the cap: held there, it stays an exact number.
+      const capWh = energyWhAt(limitW, BigInt(INTERVAL_SECONDS));
+      limits.connection = { limitW, capWh: capWh > MAX_SAFE ? Number.MAX_SAFE_INTEGER : Number(capWh) };
+    }
+    if (deps.funds && o.side === SIDE_BUY) {
+      limits.funds = await readFunds(o.maker, false);
+      // Memory may be a pull behind a fresh approval or top-up: before refusing, ask the chain's head.
+      if (fundsShortfall(accepted, limits.funds, replacing)) limits.funds = await readFunds(o.maker, true);
+    }
+    return { id: digest, accepted, market, limits };
+  }
+
+  async function readFunds(maker: Address, fresh: boolean): Promise<{ balance: bigint; allowance: bigint }> {
+    try {
+      return await deps.funds!.funds(maker, fresh ? { fresh } : undefined);
+    } catch (err) {
+      throw new EngineError("the maker's balance and allowance could not be read from the chain; the order was not taken: send it again", {
+        code: "unavailable", retryable: true, details: (err as Error)?.message ?? String(err), cause: err,
+      });
+    }
+  }
+
+  /** What the buyer's buys may still cost (buyCosts), less `replacing`'s open volume (a
+   *  replacement cancels it). */
+  function buyExposure(maker: string, replacing?: OrderRecord): bigint {
+    const total = buyExposures.get(maker) ?? 0n;
+    return replacing ? total - (buyCosts.get(replacing)?.open ?? 0n) : total;
+  }
+
+  /** Why the buyer cannot pay for `accepted` on top of its open buys, or undefined. */
+  function fundsShortfall(accepted: AcceptedOrder, funds: { balance: bigint; allowance: bigint }, replacing?: OrderRecord): IntakeLimitError | undefined {
+    const o = accepted.order;
+    const cost = amountFor(o.energyWh, BigInt(accepted.effectivePrice));
+    const open = buyExposure(o.maker.toLowerCase(), replacing);
+    const needed = open + cost;
+    const figures = { needed: needed.toString(), balance: funds.balance.toString(), allowance: funds.allowance.toString() };
+    const what = `this buy costs up to ${cost} and the maker's open buys and unsettled fills up to ${open} (token base units): ${needed} in all`;
+    if (needed > funds.allowance) {
+      return new IntakeLimitError("order.maker", `has approved the market for ${funds.allowance}, but ${what}; approve at least ${needed}`, "insufficient_allowance", {
+        ...figures, available: funds.allowance.toString(),
+      });
+    }
+    if (needed > funds.balance) {
+      return new IntakeLimitError("order.maker", `holds ${funds.balance}, but ${what}`, "insufficient_balance", { ...figures, available: funds.balance.toString() });
+    }
+    return undefined;
+  }
+
+  /** The maker's use of its connection in the order's interval and side: open orders at their
+   *  size, the others at what they filled (fills the chain refused are not counted). */
+  function connectionUsedWh(o: Order, replacing?: OrderRecord): number {
+    const list = connectionOrders.get(Number(o.deliveryStart))?.get(`${o.maker.toLowerCase()}:${o.side}`);
+    let used = 0;
+    for (const order of list ?? []) used += order.status === "open" && order !== replacing ? order.sizeWh : order.filledWh;
+    return used;
   }
 
   // Started last: nothing above may throw and leave its threads behind.
@@ -260,10 +418,11 @@ export async function createEngine(deps: EngineDeps) {
     /** Accepts a signed order: persisted before this resolves, fills included. */
     async placeOrder(req: PlaceOrderRequest, now: number): Promise<PlaceOrderResult> {
       assertRunning();
-      const { id, accepted, market } = await admit(req, now);
-      checkPlaceable(id, accepted, market, now);
+      const { id, accepted, market, limits } = await admit(req, now);
+      checkPlaceable(id, accepted, market, now, limits);
       const { outcome, durable } = commit({ type: "place", now, id, accepted });
       if (!("fills" in outcome)) throw new Error("unreachable");
+      trackOrder(state.orders.get(id)!);
       await durable;
       return { orderId: id, status: outcome.status, ...(outcome.reason ? { reason: outcome.reason } : {}), fills: outcome.fills };
     },
@@ -292,13 +451,15 @@ export async function createEngine(deps: EngineDeps) {
       }
       if (change.order.maker.toLowerCase() !== maker.toLowerCase()) throw new ValidationError("order.maker", "a replacement must come from the same maker");
       assertRunning();
-      const admitted = await admit(change, now);
-      ownOpenOrder(id, maker);
-      checkPlaceable(admitted.id, admitted.accepted, admitted.market, now);
+      const admitted = await admit(change, now, state.orders.get(id));
+      const replaced = ownOpenOrder(id, maker);
+      // The limits count the replaced order as cancelled: only what it filled stays used.
+      checkPlaceable(admitted.id, admitted.accepted, admitted.market, now, admitted.limits, replaced);
       // Both operations are queued in this same turn; the second is durable only after the first.
       commit({ type: "cancel", now, id });
       const { outcome, durable } = commit({ type: "place", now, id: admitted.id, accepted: admitted.accepted });
       if (!("fills" in outcome)) throw new Error("unreachable");
+      trackOrder(state.orders.get(admitted.id)!);
       await durable;
       return { orderId: admitted.id, status: outcome.status, ...(outcome.reason ? { reason: outcome.reason } : {}), fills: outcome.fills };
     },
@@ -312,7 +473,10 @@ export async function createEngine(deps: EngineDeps) {
           referencePrices[rec.key] = referencePrice(rec.market, rec.intervalStart, now);
         }
       }
-      await commit({ type: "advance", now, referencePrices }).durable;
+      const { durable } = commit({ type: "advance", now, referencePrices });
+      // Intervals whose delivery started take no order again: their connection use is history.
+      for (const start of connectionOrders.keys()) if (start <= now) connectionOrders.delete(start);
+      await durable;
     },
 
     /** Marks fills as handed to a settlement transaction (logged, so a restart knows). */
@@ -411,6 +575,11 @@ export async function createEngine(deps: EngineDeps) {
       return log.stats();
     },
 
+    /** Why the engine stopped (its EngineFailedError), or undefined while it runs (health probe). */
+    failure() {
+      return log.failure();
+    },
+
     /** Changes, emitted once durable, in sequence order. */
     events,
 
@@ -424,13 +593,46 @@ export async function createEngine(deps: EngineDeps) {
     },
   };
 
-  /** Checks that depend on the books; run right before the place is committed. */
-  function checkPlaceable(id: Hex, accepted: AcceptedOrder, market: Market, now: number): void {
+  /**
+   * Checks that depend on the books and on the maker's other orders; run right before the place
+   * is committed, synchronously, so they see every operation taken before (two orders of one
+   * maker racing through intake cannot both pass a limit that holds only one).
+   */
+  function checkPlaceable(id: Hex, accepted: AcceptedOrder, market: Market, now: number, limits: MakerLimits, replacing?: OrderRecord): void {
     if (state.orders.has(id)) throw new ValidationError("order", "was already submitted (same EIP-712 hash)", { code: "duplicate_order" });
     const rec = state.books.get(bookKey(market.zoneHex, Number(accepted.order.deliveryStart)));
     const closesAt = Number(accepted.order.deliveryStart) - market.gateClosureSeconds;
     if ((rec && rec.status === "closed") || now >= closesAt) {
       throw new ValidationError("order.deliveryStart", `the book for this interval closed at ${closesAt} (gate closure ${market.gateClosureMinutes} min before delivery)`, { code: "book_closed" });
+    }
+    if (rec && rec.status === "quarantined") {
+      throw new ValidationError("order.deliveryStart", "the book for this interval was taken out of the market after an internal error (see /healthz); other intervals trade", { code: "book_quarantined" });
+    }
+    const o = accepted.order;
+    if (limits.connection) {
+      // The market's own rule (settleBatch: SellerExportLimit, BuyerImportLimit) over what this
+      // engine knows: fills of this interval on other venues (listings) are the chain's to count.
+      const { limitW, capWh } = limits.connection;
+      const usedWh = connectionUsedWh(o, replacing);
+      const orderWh = Number(o.energyWh);
+      if (usedWh + orderWh > capWh) {
+        const direction = o.side === SIDE_SELL ? "export" : "import";
+        const remainingWh = Math.max(0, capWh - usedWh);
+        throw new IntakeLimitError(
+          "order.energyWh",
+          `${orderWh} Wh would take the maker past its connection's ${direction} limit for this interval: ${limitW} W for 15 min is ${capWh} Wh, ` +
+            `of which its open and filled ${o.side === SIDE_SELL ? "sell" : "buy"} orders use ${usedWh} Wh; ${remainingWh} Wh remain`,
+          "connection_limit_exceeded",
+          { limitW: Number(limitW > MAX_SAFE ? MAX_SAFE : limitW), limitWh: capWh, usedWh, remainingWh, orderWh },
+        );
+      }
+    }
+    // The chain is the final judge of payment: settleBatch checks balance and allowance again
+    // (InsufficientFunds). This keeps buys it would refuse out of the books, where an unfunded
+    // bid would otherwise take volume from funded ones until its settlement fails.
+    if (limits.funds) {
+      const shortfall = fundsShortfall(accepted, limits.funds, replacing);
+      if (shortfall) throw shortfall;
     }
   }
 
@@ -444,6 +646,17 @@ export async function createEngine(deps: EngineDeps) {
 }
 
 export type Engine = Awaited<ReturnType<typeof createEngine>>;
+
+/** A fill the chain has decided on: paid (executed) or refused (failed). */
+function settled(fill: FillRecord): boolean {
+  return fill.status === "executed" || fill.status === "failed";
+}
+
+function horizonText(seconds: number): string {
+  if (seconds % 86_400 === 0) return `${seconds / 86_400} day${seconds === 86_400 ? "" : "s"}`;
+  if (seconds % 3_600 === 0) return `${seconds / 3_600} h`;
+  return `${seconds} s`;
+}
 
 function safeLabel(zone: Hex): string {
   try {

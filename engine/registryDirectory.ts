@@ -3,6 +3,8 @@
 // reads dominated order time. Known accounts are answered from memory while the events are
 // followed in the background (at most one pull a second, shared by every caller); an account
 // not seen yet is read from the chain once (a registration a block ago must not be refused).
+// Besides the trading profile it keeps each connection's power limits (exportLimitW,
+// importLimitW), which intake holds a maker's orders to per interval.
 //
 // Stale by up to a pull is safe with money: the market checks the same registry when it settles
 // a fill (BuyerInactive, SellerInactive, SourceNotRegistered, ReputationTooLow), so intake is an
@@ -19,13 +21,16 @@ const registryEvents = [
   getAbiItem({ abi: prosumerRegistryAbi, name: "ProsumerStatusChanged" }),
 ] as const;
 
-/** IProsumerRegistry.Status.Active. */
+/** IProsumerRegistry.Status: None (never registered) and Active. */
+const NONE = 0;
 const ACTIVE = 1;
 
 interface Profile {
   zone: Hex;
   active: boolean;
   sources: number;
+  exportLimitW: bigint;
+  importLimitW: bigint;
 }
 
 export interface RegistryDirectoryParameters {
@@ -51,6 +56,7 @@ export function createRegistryDirectory(p: RegistryDirectoryParameters): Registr
   const profiles = new Map<string, Profile>();
   const statuses = new Map<string, number>();
   const reputations = new Map<string, { at: number; value: Promise<number> }>();
+  const firstReads = new Map<string, Promise<Profile>>();
   let nextBlock = p.fromBlock;
   let running: Promise<void> | undefined;
   let lastPullAt = 0;
@@ -70,7 +76,7 @@ export function createRegistryDirectory(p: RegistryDirectoryParameters): Registr
       }
       // Registered or updated: zone and sources as of this event; the status is unchanged by it.
       const status = statuses.get(key) ?? ACTIVE;
-      profiles.set(key, { zone: log.args.zone, active: status === ACTIVE, sources: log.args.sources });
+      profiles.set(key, { zone: log.args.zone, active: status === ACTIVE, sources: log.args.sources, exportLimitW: log.args.exportLimitW, importLimitW: log.args.importLimitW });
     }
     nextBlock = latest + 1n;
   }
@@ -94,18 +100,50 @@ export function createRegistryDirectory(p: RegistryDirectoryParameters): Registr
     startPull().catch((err: unknown) => p.logger?.warn({ msg: "registry directory: pull failed; answers stay as they were", err: (err as Error).message }));
   }
 
+  /**
+   * A registered account is kept from this read on, with its status: the events of the next pull
+   * are applied on top in order (each carries the whole record), which ends at the chain's state.
+   * An unregistered one is not kept: its registration arrives with a later pull.
+   */
+  function firstRead(key: string, account: Address): Promise<Profile> {
+    let reading = firstReads.get(key);
+    if (reading) return reading;
+    reading = p.client
+      .readContract({ address: p.contracts.registry, abi: prosumerRegistryAbi, functionName: "getProsumer", args: [account] })
+      .then((r) => {
+        const profile: Profile = { zone: r.zone, active: r.status === ACTIVE, sources: r.sources, exportLimitW: r.exportLimitW, importLimitW: r.importLimitW };
+        if (r.status !== NONE && !profiles.has(key)) {
+          statuses.set(key, r.status);
+          profiles.set(key, { ...profile });
+        }
+        return profile;
+      })
+      .finally(() => firstReads.delete(key));
+    firstReads.set(key, reading);
+    return reading;
+  }
+
+  async function lookup(account: Address): Promise<Profile> {
+    const key = account.toLowerCase();
+    refreshInBackground();
+    const known = profiles.get(key);
+    if (known) return known;
+    // Not seen in the events pulled so far: the chain says (and the next pull records it).
+    return firstRead(key, account);
+  }
+
   return {
     refresh,
     size: () => profiles.size,
 
     async profile(account) {
-      const key = account.toLowerCase();
-      refreshInBackground();
-      const known = profiles.get(key);
-      if (known) return { ...known };
-      // Not seen in the events pulled so far: the chain says (and the next pull records it).
-      const [zone, active, sources] = await p.client.readContract({ address: p.contracts.registry, abi: prosumerRegistryAbi, functionName: "tradingProfile", args: [account] });
+      const { zone, active, sources } = await lookup(account);
       return { zone, active, sources };
+    },
+
+    async connectionLimits(account) {
+      const { exportLimitW, importLimitW } = await lookup(account);
+      return { exportLimitW, importLimitW };
     },
 
     reputationBps(seller) {

@@ -78,8 +78,10 @@ export interface NodeConfig {
   };
   settlement: { maxFills: number; maxLatencyMs: number };
   /** Worker threads recovering order signatures (INTAKE_WORKERS); 0 = on the main thread.
-   *  Default 1 with at least 2 CPUs: the main thread keeps one core, recovery shares the other. */
-  intake: { workers: number };
+   *  Default 1 with at least 2 CPUs: the main thread keeps one core, recovery shares the other.
+   *  `bookHorizonDays` (BOOK_HORIZON_DAYS, file `bookHorizonDays`, 1 to 366, default 7): how far
+   *  ahead books take orders; an order for a later interval is refused (beyond_book_horizon). */
+  intake: { workers: number; bookHorizonDays: number };
   /** "system": wall time; "chain": the chain's latest block time (tests and simulations move it). */
   clock: "system" | "chain";
   /** Hardhat accounts 4.. funded and registered on a fresh embedded chain. */
@@ -95,6 +97,13 @@ export interface NodeConfig {
      *  unless asked, since it sends commands to devices and places the community's orders. */
     autoRun: boolean;
   };
+  /**
+   * The escrow keeper (server/keeper): closes what the market lets anyone close once its deadline
+   * passed. KEEPER_ENABLED (1, default; 0 leaves it to someone else), KEEPER_TICK_MS, and
+   * KEEPER_PRIVATE_KEY (an account with gas money; default on the embedded chain a Hardhat key
+   * the node funds, with CHAIN_RPC_URL the REGISTRAR_PRIVATE_KEY).
+   */
+  keeper: { enabled: boolean; tickMs: number; key?: Hex };
 }
 
 /** The community wallet's limits when nothing is configured: a household's EV day, a small community's budget. */
@@ -180,6 +189,13 @@ function orchestratorSettings(env: Env, markets: MarketConfig[]): NodeConfig["or
   return { ...(aggregatorKey ? { aggregatorKey } : {}), aggregatorZone, autoRun: auto === "1" };
 }
 
+function keeperSettings(env: Env): NodeConfig["keeper"] {
+  const enabled = env.KEEPER_ENABLED ?? "";
+  if (!["", "0", "1"].includes(enabled)) throw new NodeConfigError("KEEPER_ENABLED", "must be 1 (on) or 0 (off)", enabled);
+  const keeperKey = key(env, "KEEPER_PRIVATE_KEY");
+  return { enabled: enabled !== "0", tickMs: int(env, {}, "KEEPER_TICK_MS", "", 1_000, 50, 600_000), ...(keeperKey ? { key: keeperKey } : {}) };
+}
+
 export function readConfigFile(env: Env, cwd = process.cwd()): Record<string, unknown> {
   const path = env.CONFIG_FILE ?? (existsSync(`${cwd}/energy.config.json`) ? `${cwd}/energy.config.json` : undefined);
   if (!path) return {};
@@ -201,6 +217,7 @@ export function readConfigFile(env: Env, cwd = process.cwd()): Record<string, un
 const knownFileKeys = new Set([
   "markets", "timeZone", "corsOrigins", "bodyLimit", "rateLimitPerIpPerMinute", "rateLimitPerAddressPerMinute", "siweDomains", "tokenTtlSeconds", "sessionMaxSeconds",
   "settlementMaxFills", "settlementMaxLatencyMs", "testAccounts", "dataDir", "port", "compliance", "aggregatorMaxSpendPerDay", "evPlanMaxOpenPerOwner", "evPlanMaxKwhPerDay",
+  "bookHorizonDays",
 ]);
 
 export function readNodeConfig(env: Env = process.env, file: Record<string, unknown> = readConfigFile(env)): NodeConfig {
@@ -279,10 +296,14 @@ export function readNodeConfig(env: Env = process.env, file: Record<string, unkn
       maxFills: int(env, file, "SETTLEMENT_MAX_FILLS", "settlementMaxFills", 100, 1, 150),
       maxLatencyMs: int(env, file, "SETTLEMENT_MAX_LATENCY_MS", "settlementMaxLatencyMs", 2_000, 10, 600_000),
     },
-    intake: { workers: int(env, {}, "INTAKE_WORKERS", "", availableParallelism() >= 2 ? 1 : 0, 0, 64) },
+    intake: {
+      workers: int(env, {}, "INTAKE_WORKERS", "", availableParallelism() >= 2 ? 1 : 0, 0, 64),
+      bookHorizonDays: int(env, file, "BOOK_HORIZON_DAYS", "bookHorizonDays", 7, 1, 366),
+    },
     testAccounts: int(env, file, "TEST_ACCOUNTS", "testAccounts", 6, 0, 16),
     compliance: compliance(env, file.compliance),
     orchestrator: orchestratorSettings(env, markets),
+    keeper: keeperSettings(env),
     clock: "system",
   };
   const clockSetting = env.NODE_CLOCK ?? "system";

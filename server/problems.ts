@@ -1,6 +1,7 @@
 // Errors of the node's API as RFC 9457 problem+json, from one table of stable codes. A 4xx
 // body says what was wrong and names the field; a 5xx body never carries an internal message.
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
+import { IntakeLimitError, type IntakeLimitFigures } from "../engine/intake/errors.js";
 import { BaseError, ValidationError } from "../lib/errors.js";
 
 export const problemTable = {
@@ -11,6 +12,17 @@ export const problemTable = {
   prosumer_not_active: { status: 422, title: "Not an active prosumer" },
   source_not_registered: { status: 422, title: "Source not registered" },
   book_closed: { status: 422, title: "Book closed" },
+  book_quarantined: { status: 422, title: "Book taken out of the market" },
+  /** An order's signature is not in the one form the market contract verifies (65 bytes, v 27/28, low s). */
+  non_canonical_signature: { status: 422, title: "Signature not in canonical form" },
+  /** The order would take its maker past its connection's export or import limit for the interval. */
+  connection_limit_exceeded: { status: 422, title: "Connection limit exceeded" },
+  /** The buyer's allowance to the market does not cover its open buys and this one. */
+  insufficient_allowance: { status: 422, title: "Allowance too small" },
+  /** The buyer's balance does not cover its open buys and this one. */
+  insufficient_balance: { status: 422, title: "Balance too small" },
+  /** The order's interval is further ahead than books are kept (BOOK_HORIZON_DAYS). */
+  beyond_book_horizon: { status: 422, title: "Beyond the book horizon" },
   order_not_open: { status: 409, title: "Order not open" },
   duplicate_order: { status: 409, title: "Duplicate order" },
   unauthorized: { status: 401, title: "Not signed in" },
@@ -86,6 +98,17 @@ export const problemSchema = {
     code: { type: "string" },
     detail: { type: "string" },
     field: { type: "string" },
+    // Extension members of the limit refusals (connection_limit_exceeded: Wh and W;
+    // insufficient_allowance, insufficient_balance: token base units as decimal strings).
+    limitW: { type: "integer" },
+    limitWh: { type: "integer" },
+    usedWh: { type: "integer" },
+    remainingWh: { type: "integer" },
+    orderWh: { type: "integer" },
+    needed: { type: "string" },
+    available: { type: "string" },
+    balance: { type: "string" },
+    allowance: { type: "string" },
   },
 } as const;
 
@@ -98,18 +121,18 @@ export const bearer = [{ bearer: [] }];
 /** A route's OpenAPI security: a device credential (HTTP Basic, from POST /v1/devices) or a bearer token. */
 export const deviceOrBearer: Record<string, string[]>[] = [{ device: [] }, { bearer: [] }];
 
-export interface Problem {
+export type Problem = {
   type: string;
   title: string;
   status: number;
   code: string;
   detail: string;
   field?: string;
-}
+} & Partial<IntakeLimitFigures>;
 
-export function problemOf(code: ProblemCode, detail: string, field?: string): Problem {
+export function problemOf(code: ProblemCode, detail: string, field?: string, figures?: IntakeLimitFigures): Problem {
   const { status, title } = problemTable[code];
-  return { type: `urn:p2p-energy:problem:${code}`, title, status, code, detail, ...(field ? { field } : {}) };
+  return { type: `urn:p2p-energy:problem:${code}`, title, status, code, detail, ...(field ? { field } : {}), ...figures };
 }
 
 export function sendProblem(reply: FastifyReply, problem: Problem): FastifyReply {
@@ -145,7 +168,7 @@ export function handleApiError(error: FastifyError, request: FastifyRequest, rep
       request.log.error({ msg: "api: failure", code, err: error.cause ?? error });
       return sendProblem(reply, problemOf(code, code === "internal_error" ? "the request failed on the server; see its log" : error.shortMessage));
     }
-    return sendProblem(reply, problemOf(code, error.shortMessage, error.field));
+    return sendProblem(reply, problemOf(code, error.shortMessage, error.field, error instanceof IntakeLimitError ? error.figures : undefined));
   }
   request.log.error({ msg: "api: unexpected error", err: error });
   return sendProblem(reply, problemOf("internal_error", "the request failed on the server; see its log"));

@@ -1,4 +1,6 @@
-// Errors of order intake that are not the order's fault (bad input is a ValidationError).
+// Errors of order intake: the ones that are not the order's fault, and the limit refusals that
+// carry figures (other bad input is a plain ValidationError).
+import { ValidationError } from "../../lib/errors.js";
 import { EngineError } from "../errors.js";
 
 /**
@@ -17,3 +19,22 @@ export class IntakeInterruptedError extends EngineError {
     });
   }
 }
+
+/**
+ * An order that breaks a limit the chain would hold it to at settlement (the maker's connection,
+ * its allowance and balance): a ValidationError naming the field, plus the figures of the limit
+ * (what it is, what is used, what remains), which the API returns as problem extension members.
+ */
+export class IntakeLimitError extends ValidationError {
+  override name = "IntakeLimitError";
+  constructor(field: string, rule: string, code: IntakeLimitCode, readonly figures: IntakeLimitFigures) {
+    super(field, rule, { code });
+  }
+}
+
+export type IntakeLimitCode = "connection_limit_exceeded" | "insufficient_allowance" | "insufficient_balance";
+
+/** Energy in Wh (whole numbers); token amounts in base units as decimal strings (they pass 2^53). */
+export type IntakeLimitFigures =
+  | { limitW: number; limitWh: number; usedWh: number; remainingWh: number; orderWh: number }
+  | { needed: string; available: string; balance: string; allowance: string };

@@ -90,17 +90,54 @@ export function createOrderHasher(domain: MarketDomain) {
   };
 }
 
-/** The address whose key made `signature` (65 bytes r‖s‖v) over `digest`, or null if none. */
-export function recoverSigner(digest: Uint8Array, signature: Hex): Address | null {
-  let sig: Uint8Array;
+/** secp256k1's group order n, halved, big-endian: OpenZeppelin's ECDSA refuses an s above it (EIP-2). */
+const HALF_N = hexToBytes("0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0", 32);
+
+/**
+ * Why the market contract would refuse `signature`'s form, or undefined when it has the one
+ * form it verifies. EnergyMarket checks an order's signature with OpenZeppelin's
+ * ECDSA.tryRecoverCalldata, which takes only 65 bytes r‖s‖v (no EIP-2098 64-byte form), with v
+ * 27 or 28 (ecrecover finds no signer for 0 or 1) and s at most n/2 (the high-s twin of a
+ * signature is refused as malleable). Its ERC-1271 fallback is for contract wallets, which
+ * intake does not take (the signer recovered here must be the maker). Cheap: no curve math.
+ */
+export function nonCanonicalSignature(signature: Hex): string | undefined {
+  return formIssue(signatureBytes(signature));
+}
+
+function signatureBytes(signature: Hex): Uint8Array | undefined {
   try {
-    sig = hexToBytes(signature, 65);
+    return hexToBytes(signature, 65);
   } catch {
-    return null;
+    return undefined;
   }
+}
+
+function formIssue(sig: Uint8Array | undefined): string | undefined {
+  if (!sig) return "must be 65 bytes r‖s‖v as hex (the market verifies no other form, not the 64-byte EIP-2098 one)";
   const v = sig[64]!;
-  const recovery = v >= 27 ? v - 27 : v;
-  if (recovery !== 0 && recovery !== 1) return null;
+  if (v !== 27 && v !== 28) return `v must be 27 or 28 (the market contract's ECDSA check refuses ${v}): sign again with a standard wallet`;
+  // s > n/2, compared big-endian byte by byte.
+  for (let i = 0; i < 32; i++) {
+    const b = sig[32 + i]!;
+    const h = HALF_N[i]!;
+    if (b !== h) {
+      if (b > h) return "s must be at most secp256k1n/2 (low-s, EIP-2): the market contract refuses this high-s form of a signature as malleable";
+      break;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The address whose key made `signature` over `digest`, or null if none: only the canonical
+ * form the market verifies (see nonCanonicalSignature) recovers a signer, so no order the
+ * contract would refuse for its signature's form gets a signer here, on either intake path.
+ */
+export function recoverSigner(digest: Uint8Array, signature: Hex): Address | null {
+  const sig = signatureBytes(signature);
+  if (!sig || formIssue(sig) !== undefined) return null;
+  const recovery = sig[64]! - 27;
   try {
     const pub = secp256k1.ecdsaRecover(sig.subarray(0, 64), recovery, digest, false);
     return bytesToHex(keccak_256(pub.subarray(1)).subarray(12)) as Address;

@@ -165,7 +165,7 @@ export async function tradingRoutes(app: FastifyInstance, options: TradingRouteO
     const rec = engine.book(zoneHex, request.params.intervalStart);
     const depth = rec ? rec.book.depth(request.query.levels) : { bids: [], asks: [] };
     const level = (l: { price: number; energyWh: number; orders: number }) => ({ pricePerKWh: l.price, energyWh: l.energyWh, orders: l.orders });
-    const closed = rec ? rec.status === "closed" || nowSeconds() >= rec.closesAt : nowSeconds() >= request.params.intervalStart - market.gateClosureSeconds;
+    const closed = rec ? rec.status !== "open" || nowSeconds() >= rec.closesAt : nowSeconds() >= request.params.intervalStart - market.gateClosureSeconds;
     return { zone: market.zone, intervalStart: request.params.intervalStart, status: closed ? "closed" : "open", lastPrice: rec?.lastPrice ?? null, bids: depth.bids.map(level), asks: depth.asks.map(level) };
   });
 
@@ -174,6 +174,12 @@ export async function tradingRoutes(app: FastifyInstance, options: TradingRouteO
     schema: {
       tags: ["trading"],
       summary: "Place an EIP-712 signed order (the token's address must be the maker)",
+      description:
+        "Refused with 422, before it reaches a book, when the market contract would refuse it at settlement: non_canonical_signature " +
+        "(65 bytes r‖s‖v with v 27 or 28 and s at most n/2), connection_limit_exceeded (the maker's open and filled orders for the " +
+        "interval past its registered export or import limit; limitW, limitWh, usedWh, remainingWh), insufficient_allowance or " +
+        "insufficient_balance (a buy its maker's allowance to the market or balance cannot pay with its other open buys; needed, available), " +
+        "beyond_book_horizon (an interval further ahead than BOOK_HORIZON_DAYS).",
       security: bearer,
       body: {
         type: "object",
@@ -187,7 +193,7 @@ export async function tradingRoutes(app: FastifyInstance, options: TradingRouteO
           postOnly: { type: "boolean", default: false },
         },
       },
-      response: { 201: orderRecordSchema, 400: problem, 401: problem, 403: problem, 409: problem, 422: problem },
+      response: { 201: orderRecordSchema, 400: problem, 401: problem, 403: problem, 409: problem, 422: problem, 503: problem },
     },
   }, async (request, reply) => {
     const order = orderFromJson(request.body.order);
