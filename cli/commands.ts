@@ -278,6 +278,35 @@ export const commands: Command[] = [
       return { json: r, text: `released ${formatTokenAmount(r.amount, info.token)} to the seller of trade ${r.tradeId} (tx ${r.txHash})` };
     },
   },
+  {
+    name: "finalize",
+    summary: "as anyone, close a dispute past its deadline (the proposal, or the meter's word after the arbitration timeout)",
+    usage: "finalize <tradeId>",
+    options: {},
+    args: { required: ["tradeId"] },
+    wallet: true,
+    async run({ client, args }) {
+      const r = await client.finalizeTrade({ tradeId: args[0]! });
+      const info = await client.chainInfo();
+      return {
+        json: r,
+        text: `finalised trade ${r.tradeId}: ${formatTokenAmount(r.sellerPayout, info.token)} to the seller, ${formatTokenAmount(r.buyerRefund, info.token)} back to the buyer (tx ${r.txHash})`,
+      };
+    },
+  },
+  {
+    name: "reclaim",
+    summary: "as anyone, refund the buyer of a trade with no meter report after its confirmation deadline",
+    usage: "reclaim <tradeId>",
+    options: {},
+    args: { required: ["tradeId"] },
+    wallet: true,
+    async run({ client, args }) {
+      const r = await client.reclaimTrade({ tradeId: args[0]! });
+      const info = await client.chainInfo();
+      return { json: r, text: `reclaimed trade ${r.tradeId}: ${formatTokenAmount(r.amount, info.token)} back to the buyer ${r.buyer} (tx ${r.txHash})` };
+    },
+  },
 ];
 
 export { toJson };

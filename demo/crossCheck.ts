@@ -8,6 +8,7 @@ import { energyMarketAbi } from "../contracts/client/abi.js";
 import type { Engine } from "../engine/createEngine.js";
 import type { IndexerDatabase } from "../indexer/store/schema.js";
 import type { BridgeDatabase } from "../bridge/database.js";
+import type { KeeperDatabase } from "../server/keeper/database.js";
 import type { ApiClient } from "./apiClient.js";
 import type { ChainLedger } from "./chainLedger.js";
 import { multicall3Abi } from "./multicall3Contract.js";
@@ -25,7 +26,7 @@ export interface CrossCheckParameters {
   multicall: Address;
   ledger: ChainLedger;
   engine: Engine;
-  db: Kysely<IndexerDatabase & BridgeDatabase>;
+  db: Kysely<IndexerDatabase & BridgeDatabase & KeeperDatabase>;
   api: ApiClient;
   /** Every household's address, and what the faucet gave each. */
   households: readonly Address[];
@@ -45,6 +46,12 @@ export interface CrossCheckParameters {
   bridgeCounts: { accepted: number; duplicates: number; deadLettered: number };
   /** Calendar year the trades fall in, for the auditor's period report. */
   reportPeriod: string;
+  /**
+   * The node's keeper (its account), the arbiter, and the chain times the demo moved the clock
+   * to after the day (closeTrades.ts: each just past a group of deadlines at most `stepSeconds`
+   * apart). Absent: the keeper check is left out.
+   */
+  keeper?: { address: Address; arbiter: Address; steps: readonly number[]; stepSeconds: number };
 }
 
 const key = (a: string) => a.toLowerCase();
@@ -196,6 +203,9 @@ export async function crossCheck(p: CrossCheckParameters): Promise<CrossCheck[]>
     `GET /v1/reports/${p.reportPeriod}: ${api.trades} trades, ${api.energyWh} Wh, ${api.value} value, disputes ${api.disputes?.opened}/${api.disputes?.resolved}; chain ${trades.length}, ${energy}, ${value}, ${ledger.disputesOpened}/${ledger.disputesResolved}`,
   );
 
+  // ---- keeper: nobody closed a trade at a deadline by hand
+  if (p.keeper) checks.push(await keeperCheck(p, p.keeper));
+
   // ---- engine ↔ chain
   const fills = p.engine.state.fills;
   const fillStatus: Record<string, number> = {};
@@ -228,6 +238,72 @@ export async function crossCheck(p: CrossCheckParameters): Promise<CrossCheck[]>
     `${p.acceptedOrderIds.length} acknowledged, ${p.refusedOrders} refused, ${missingOrders} missing from the engine`,
   );
   return checks;
+}
+
+/**
+ * Every trade is final; each one closed at a deadline (a finalised proposal or contest, a
+ * reclaim) was closed by the keeper's own transaction, from its outbox, after the deadline and
+ * before the demo moved the clock on: no later than its deadline plus one clock step plus one
+ * block per keeper transaction of that step (the embedded chain mines one block, a second
+ * apart, per transaction).
+ */
+async function keeperCheck(p: CrossCheckParameters, k: NonNullable<CrossCheckParameters["keeper"]>): Promise<CrossCheck> {
+  const name = "keeper: every trade reached a final state by its deadlines without a manual call";
+  const [confirmationWindow] = await p.client.readContract({ address: p.contracts.EnergyMarket, abi: energyMarketAbi, functionName: "windows" });
+  const rows = await p.db
+    .selectFrom("indexer_trades")
+    .select(["trade_id", "status", "chain_status", "delivery_end", "dispute_deadline", "dispute_resolved_by", "resolved_tx", "final_tx", "final_at"])
+    .where("chain_id", "=", p.chainId)
+    .execute();
+  const closings = await p.db
+    .selectFrom("keeper_actions as a")
+    .innerJoin("keeper_txs as x", "x.tx_hash", "a.tx_hash")
+    .select(["a.trade_id", "a.action", "a.due_at", "a.tx_hash", "x.sender"])
+    .where("a.chain_id", "=", p.chainId)
+    .where("a.outcome", "=", "closed")
+    .execute();
+  const closingOf = new Map(closings.map((c) => [BigInt(c.trade_id), c]));
+  const problems: string[] = [];
+  const closed: { id: bigint; action: string; due: number; at: number; step: number }[] = [];
+  for (const r of rows) {
+    const id = BigInt(r.trade_id);
+    if (r.status !== "settled" && r.status !== "refunded") {
+      problems.push(`trade ${id} is still ${r.chain_status}`);
+      continue;
+    }
+    // Settled by the meter's report, a release or the arbiter's decision: no deadline involved.
+    const reclaimed = r.status === "refunded";
+    const finalized = r.resolved_tx !== null && key(r.dispute_resolved_by ?? "") !== key(k.arbiter);
+    if (!reclaimed && !finalized) continue;
+    const c = closingOf.get(id);
+    const action = reclaimed ? "reclaim" : "finalize";
+    if (!c || c.action !== action || c.tx_hash !== r.final_tx || key(c.sender) !== key(k.address)) {
+      problems.push(`trade ${id} was closed (${action}) in ${r.final_tx}, not by a keeper transaction`);
+      continue;
+    }
+    const due = Number(reclaimed ? r.delivery_end + confirmationWindow : r.dispute_deadline!);
+    const at = Number(r.final_at);
+    if (Number(c.due_at) !== due) problems.push(`trade ${id}: the keeper planned it due at ${c.due_at}, the chain says ${due}`);
+    const step = k.steps.find((s) => s > due);
+    if (step === undefined || step - due > k.stepSeconds + 1) problems.push(`trade ${id}: the clock never moved just past its deadline ${due}`);
+    closed.push({ id, action, due, at, step: step ?? 0 });
+  }
+  const perStep = new Map<number, number>();
+  for (const c of closed) perStep.set(c.step, (perStep.get(c.step) ?? 0) + 1);
+  let latest = 0;
+  for (const c of closed) {
+    const late = c.at - c.due;
+    latest = Math.max(latest, late);
+    const allowed = k.stepSeconds + 1 + perStep.get(c.step)!;
+    if (late <= 0 || late > allowed) problems.push(`trade ${c.id} closed ${late} s after its deadline (allowed 1 to ${allowed})`);
+  }
+  const finalizedCount = closed.filter((c) => c.action === "finalize").length;
+  return {
+    name,
+    ok: problems.length === 0,
+    detail: `${rows.length} trades final; ${finalizedCount} finalised and ${closed.length - finalizedCount} reclaimed by the keeper ${k.address} over ${k.steps.length} clock steps, ` +
+      `at most ${latest} s after a deadline (a step is ≤ ${k.stepSeconds} s)${problems.length ? `; ${problems.length} problems, e.g. ${problems[0]}` : ""}`,
+  };
 }
 
 function fmtCounts(counts: Record<string, number>): string {

@@ -4,8 +4,9 @@
 // dynamic reference price and places it over the HTTP API under its own SIWE session; gate
 // closure clears the books and the settler puts the fills on-chain; after the interval the
 // meters publish their readings over MQTT and the meter bridge reports deliveries (shortfalls
-// open disputes); after the day the disputes are finalised, and the report and a cross-check
-// of chain, indexer, engine and bridge close the run.
+// open disputes); after the day the clock moves past each dispute window and confirmation
+// deadline and the node's keeper closes those escrows by itself, and the report and a
+// cross-check of chain, indexer, engine, bridge and keeper close the run.
 //
 // Simulated time advances in steps; in the step of interval k (start S(k)):
 //   S(k) - 11 min  plan and place the orders for k;
@@ -22,11 +23,13 @@ import { existsSync, readdirSync, statSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import type { Address, Hex } from "viem";
+import type { Hex } from "viem";
+import { privateKeyToAccount } from "viem/accounts";
 import type { Engine } from "../engine/createEngine.js";
 import { zoneLabel } from "../engine/markets.js";
 import { BaseError, ValidationError } from "../lib/errors.js";
 import { createLogger, type Logger } from "../lib/logger.js";
+import { hardhatKey } from "../scripts/localChain.js";
 import { readNodeConfig } from "../server/config.js";
 import { nodePlugins } from "../server/plugins.js";
 import { startNode, type RunningNode } from "../server/startNode.js";
@@ -34,7 +37,7 @@ import { agentOrderFor, orderEnergyWh, type AgentOrder } from "./agentPricing.js
 import { createApiClient, mapConcurrent, signIn, ApiRequestError, type ApiClient, type Session } from "./apiClient.js";
 import { prepareChainGenesis } from "./chainGenesis.js";
 import { createChainLedger } from "./chainLedger.js";
-import { closeTrades } from "./closeTrades.js";
+import { closeTrades, CLOSE_STEP_SECONDS } from "./closeTrades.js";
 import { createCommunity, type CommunityShares, type Household } from "./community.js";
 import { crossCheck, type CrossCheck } from "./crossCheck.js";
 import { deriveHouseholdWallets, roleWallet } from "./householdWallets.js";
@@ -226,6 +229,9 @@ export async function runDemo(options: RunDemoOptions = {}): Promise<RunDemoResu
       PORT: "0", CHAIN_PORT: "0", MQTT_PORT: "0", DATA_DIR: dataDir, DEPLOYMENTS_DIR: path.join(dataDir, "deployments"),
       RATE_LIMIT_PER_IP: "0", RATE_LIMIT_PER_ADDRESS: "0", TEST_ACCOUNTS: String(options.testAccounts ?? 0), TOKEN_TTL_SECONDS: "86400", TIME_ZONE: community.timeZone,
       SETTLEMENT_MAX_FILLS: String(options.settlementMaxFills ?? 130), SETTLEMENT_MAX_LATENCY_MS: "100",
+      // The keeper looks at the chain's latest block every 100 ms (one read when nothing is due):
+      // each move of the clock past a deadline is acted on at once.
+      KEEPER_TICK_MS: "100",
     }, {});
     for (const zone of community.zoneIds) {
       if (!config.markets.some((m) => m.zone === zone)) throw new ValidationError("zones", `the node has no market for zone ${zone}`);
@@ -430,17 +436,19 @@ export async function runDemo(options: RunDemoOptions = {}): Promise<RunDemoResu
         }, () => `the bridge to report all ${executed} trades (${unreported()} of ${ledger.trades.size} on-chain still unreported)`, 120_000);
       } catch (err) {
         if (!(err instanceof BaseError && err.code === "demo_timeout")) throw err;
-        progress(`${err.shortMessage}; their buyers will reclaim them`);
+        progress(`${err.shortMessage}; the node's keeper will reclaim them for their buyers`);
       }
     });
-    const keyOf = new Map(wallets.map((w) => [w.address.toLowerCase(), w.privateKeyHex]));
-    const closed = await watch.time("close: disputes and reclaims", () =>
+    // The arbiter decides contests; the node's keeper closes the rest as their deadlines pass.
+    if (!n.keeper) throw new ValidationError("keeper", "the node runs no keeper: nobody would close the day's escrows (KEEPER_ENABLED=0?)");
+    const keeper = n.keeper;
+    const closed = await watch.time("close: deadlines (the node's keeper)", () =>
       closeTrades({
-        client, chainId: n.chainId, market: contracts.EnergyMarket, multicall: onboarded.multicall, operator, ledger, clock: sim,
-        buyerKey: (b: Address) => keyOf.get(b.toLowerCase()), feeRecipientKeys: [treasury.privateKeyHex, gridOperator.privateKeyHex],
+        client, chainId: n.chainId, market: contracts.EnergyMarket, ledger, clock: sim, keeper: keeper.address,
+        feeRecipientKeys: [treasury.privateKeyHex, gridOperator.privateKeyHex], progress,
       }),
     );
-    progress(`closed: ${closed.finalized} disputes finalised, ${closed.arbitrated} arbitrated, ${closed.reclaimed} trades reclaimed; ${closed.feesClaimed} tEUR base units of fees claimed`);
+    progress(`closed: the keeper finalised ${closed.finalized} disputes and reclaimed ${closed.reclaimed} trades over ${closed.steps.length} deadline steps (longest wait ${Math.round(closed.maxKeeperWaitMs)} ms); ${closed.arbitrated} arbitrated; ${closed.feesClaimed} tEUR base units of fees claimed`);
     await watch.time("close: indexer catch-up", () => n.indexedBlock());
 
     // ---- the books, and the report
@@ -453,6 +461,7 @@ export async function runDemo(options: RunDemoOptions = {}): Promise<RunDemoResu
         acceptedOrderIds, refusedOrders: refused, readingsPublished,
         bridgeCounts: { accepted: bridgeMetrics.accepted, duplicates: bridgeMetrics.duplicates, deadLettered: Object.values(bridgeMetrics.deadLettered).reduce((x, y) => x + (y ?? 0), 0) },
         reportPeriod: date.slice(0, 4),
+        keeper: { address: keeper.address, arbiter: privateKeyToAccount(hardhatKey(3)).address, steps: closed.steps, stepSeconds: CLOSE_STEP_SECONDS },
       }),
     );
     const rows = await n.services.indexer.db.selectFrom("indexer_trades").select(["trade_id", "status"]).where("chain_id", "=", n.chainId).execute();

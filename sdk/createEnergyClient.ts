@@ -5,6 +5,7 @@ import { privateKeyToAccount } from "viem/accounts";
 import type { Address, Hex } from "viem";
 import { approve, type ApproveParameters } from "./actions/approve.js";
 import { cancelOrder, type CancelOrderParameters } from "./actions/cancelOrder.js";
+import { finalizeTrade, type FinalizeTradeParameters } from "./actions/finalizeTrade.js";
 import { getAuditedTrade } from "./actions/getAuditedTrade.js";
 import { getBalance } from "./actions/getBalance.js";
 import { getChainInfo, type GetChainInfoParameters } from "./actions/getChainInfo.js";
@@ -17,6 +18,7 @@ import { login } from "./actions/login.js";
 import { logout } from "./actions/logout.js";
 import { openDispute, type OpenDisputeParameters } from "./actions/openDispute.js";
 import { placeOrder, type PlaceOrderParameters } from "./actions/placeOrder.js";
+import { reclaimTrade, type ReclaimTradeParameters } from "./actions/reclaimTrade.js";
 import { releaseEarly, type ReleaseEarlyParameters } from "./actions/releaseEarly.js";
 import { requestFaucet, type RequestFaucetParameters } from "./actions/requestFaucet.js";
 import { takeListing, type TakeListingParameters } from "./actions/takeListing.js";
@@ -97,6 +99,10 @@ export function createEnergyClient(options: EnergyClientOptions) {
     auditedTrade: (params: { tradeId: string | bigint }) => getAuditedTrade(ctx, params),
     openDispute: (params: OpenDisputeParameters) => openDispute(ctx, params),
     releaseEarly: (params: ReleaseEarlyParameters) => releaseEarly(ctx, params),
+    /** Anyone: finalizeDispute once the dispute's deadline passed (the parties get the money). */
+    finalizeTrade: (params: FinalizeTradeParameters) => finalizeTrade(ctx, params),
+    /** Anyone: reclaim an unreported trade after its confirmation deadline (the buyer gets the money). */
+    reclaimTrade: (params: ReclaimTradeParameters) => reclaimTrade(ctx, params),
     /** Re-derives a trade's delivery report from its evidence, checked against the chain only. */
     verifyTradeEvidence: (params: VerifyTradeEvidenceParameters) => verifyTradeEvidence(ctx, params),
   };

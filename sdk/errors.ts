@@ -27,6 +27,8 @@ export const clientErrorCodes = [
   "not_trade_party",
   "not_buyer",
   "delivery_not_ended",
+  "dispute_window_open",
+  "confirmation_deadline_not_reached",
   "invalid_trade_status",
   "invalid_trade_proof",
   "faucet_unavailable",

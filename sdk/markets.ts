@@ -22,6 +22,11 @@ export function nextOpenInterval(market: MarketInfo, intervalSeconds: number, no
   return (Math.floor((nowSeconds + gateClosureSeconds(market)) / intervalSeconds) + 1) * intervalSeconds;
 }
 
+/** Unix seconds as ISO 8601 to the second, as the contracts judge deadlines. */
+export function isoSecond(seconds: number | bigint): string {
+  return new Date(Number(seconds) * 1000).toISOString().replace(".000Z", "Z");
+}
+
 export function isoMinute(seconds: number | bigint): string {
   return new Date(Number(seconds) * 1000).toISOString().replace(/:\d\d\.\d{3}Z$/, "Z");
 }

@@ -6,9 +6,10 @@ import { coordinationRoutes } from "./routes/coordination.js";
 import { deviceRoutes } from "./routes/devices.js";
 import { evidenceRoutes } from "./routes/evidence.js";
 import { forecastRoutes } from "./routes/forecast.js";
+import { keeperRoutes } from "./routes/keeper.js";
 import { orchestratorRoutes } from "./routes/orchestrator.js";
 import { readingRoutes } from "./routes/readings.js";
 import { vppRoutes } from "./routes/vpp.js";
 import { webRoutes } from "./routes/web.js";
 
-export const nodePlugins: FastifyPluginAsync[] = [vppRoutes, coordinationRoutes, forecastRoutes, readingRoutes, deviceRoutes, evidenceRoutes, orchestratorRoutes, complianceRoutes, webRoutes];
+export const nodePlugins: FastifyPluginAsync[] = [vppRoutes, coordinationRoutes, forecastRoutes, readingRoutes, deviceRoutes, evidenceRoutes, keeperRoutes, orchestratorRoutes, complianceRoutes, webRoutes];

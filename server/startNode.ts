@@ -23,10 +23,12 @@ import { meterIdToBytes32 } from "../bridge/meterDirectory.js";
 import { testAccountMeterKey } from "../bridge/readingSignature.js";
 import { startBridge, type Bridge } from "../bridge/startBridge.js";
 import { createRegistryDirectory } from "../engine/registryDirectory.js";
+import { createFundsDirectory } from "../engine/fundsDirectory.js";
 import { toUnits } from "../engine/compliance/decimal.js";
 import { createEngine, type Engine } from "../engine/createEngine.js";
 import { zoneToHex } from "../engine/markets.js";
 import { createSettler } from "../engine/settlement/createSettler.js";
+import { settlementFaultsFromEnv } from "../engine/settlement/settlementFaults.js";
 import type { EngineDatabase } from "../engine/store/engineStore.js";
 import { defaultFinalityDepth } from "../indexer/config.js";
 import { runIndexer } from "../indexer/runIndexer.js";
@@ -38,6 +40,7 @@ import { listenOnPort, PortInUseError } from "../lib/listenOnPort.js";
 import { createLogger, type Logger } from "../lib/logger.js";
 import { hardhatKey, startLocalChain, type LocalChain } from "../scripts/localChain.js";
 import { buildApp } from "./app.js";
+import { engineProbe } from "./routes/health.js";
 import { createSessions } from "./auth/sessions.js";
 import { localSiweDomains } from "./auth/siweDomains.js";
 import type { NodeConfig } from "./config.js";
@@ -48,6 +51,8 @@ import { migrateDeviceStore } from "./devices/deviceStore.js";
 import { wireRealtime } from "./realtime/wireRealtime.js";
 import { createHub, type Hub } from "./realtime/hub.js";
 import { aggregatorSigner, EMBEDDED_AGGREGATOR_INDEX, setUpAggregatorAccount } from "./orchestrator/aggregatorAccount.js";
+import type { Keeper } from "./keeper/createKeeper.js";
+import { startNodeKeeper } from "./keeper/startNodeKeeper.js";
 
 const FAUCET_PER_ACCOUNT = 1_000n * 1_000_000n;
 
@@ -102,6 +107,8 @@ export interface RunningNode {
   app: FastifyInstance;
   engine: Engine;
   bridge: Bridge;
+  /** Closes escrows past their deadline (server/keeper); absent with KEEPER_ENABLED=0 or no key. */
+  keeper?: Keeper;
   hub: Hub;
   broker?: EmbeddedBroker;
   /** Resolves once the indexer has indexed every block mined so far (the head when called). */
@@ -234,15 +241,22 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
     const domain = marketDomain(chainId, contracts.EnergyMarket);
     const directory = createRegistryDirectory({ client: publicClient, contracts: { registry: contracts.ProsumerRegistry, market: contracts.EnergyMarket }, fromBlock: BigInt(deployment.blockNumber), logger });
     await directory.refresh();
+    // Buyers' balances and allowances, from the payment token's events: intake refuses a buy its maker cannot pay.
+    const funds = createFundsDirectory({ client: publicClient, contracts: { token: contracts.PaymentToken, market: contracts.EnergyMarket }, logger });
+    await funds.refresh();
+    // Fault tests only: with NODE_ENV=test, ENERGY_FAULT_CRASH_AT=<point> kills the node (SIGKILL)
+    // at that step of a settlement batch (engine/settlement/settlementFaults.ts).
+    const faults = settlementFaultsFromEnv(process.env);
+    const engineDb = faults ? db.withPlugin(faults.plugin) : db;
     const engine = await createEngine({
-      db: db as never, markets: config.markets, domain, timeZone: config.timeZone, intakeWorkers: config.intake.workers, logger,
-      directory,
+      db: engineDb as never, markets: config.markets, domain, timeZone: config.timeZone, intakeWorkers: config.intake.workers, logger,
+      directory, funds, bookHorizonSeconds: config.intake.bookHorizonDays * 86_400,
     });
     // Runs after the settler's closer below (closers run last first): stops the intake workers.
     closers.push(() => engine.close());
     const settler = createSettler({
-      engine, db: db as never, publicClient, walletClient: wallet(keys.matcher), market: contracts.EnergyMarket,
-      maxFills: config.settlement.maxFills, maxLatencyMs: config.settlement.maxLatencyMs, now: nowSeconds, logger,
+      engine, db: engineDb as never, publicClient, walletClient: wallet(keys.matcher), market: contracts.EnergyMarket,
+      maxFills: config.settlement.maxFills, maxLatencyMs: config.settlement.maxLatencyMs, now: nowSeconds, logger, ...(faults ? { faults: faults.hook } : {}),
     });
     // init() reads the matcher's next nonce and picks up batches a previous run left in flight;
     // without it the first batch is signed with nonce -1 and settlement never starts.
@@ -320,6 +334,13 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
     closers.push(() => bridge.close());
     await bridge.ready;
 
+    // ---- keeper: finalises disputes and reclaims unreported trades once the chain's time passes their deadlines
+    const keeper = await startNodeKeeper({
+      settings: config.keeper, registrarKey: config.chain.registrarKey, embeddedAdmin: local ? wallet(keys.admin!) : undefined, db: db as never,
+      client: publicClient, chainId, market: contracts.EnergyMarket, logger, indexerVersion: () => indexerCommits,
+    });
+    if (keeper) closers.push(() => keeper.close());
+
     // ---- API
     const chainInfo: ChainInfo = {
       chainId, rpcUrl, local: Boolean(local), contracts, token: { symbol, decimals }, domain, publicClient,
@@ -337,6 +358,7 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
       indexer: { db: db as never, rpc: createChainRpc({ url: rpcUrl, timeoutMs: 5_000, maxRetries: 1 }), chainId, contracts: { EnergyMarket: contracts.EnergyMarket, ProsumerRegistry: contracts.ProsumerRegistry }, tokenDecimals: decimals, co2MicroKgPerKWh: toUnits(config.compliance.emissionFactorKgPerKwh, 6, "compliance.emissionFactorKgPerKwh") },
     };
     if (aggregatorKey) services.aggregator = aggregatorSigner(aggregatorKey, config.orchestrator.aggregatorZone, domain);
+    if (keeper) services.keeper = keeper;
     const hub = createHub();
     services.hub = hub;
     const unwire = wireRealtime({ hub, engine, bridge });
@@ -353,6 +375,8 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
           },
           indexer: async () => ({ ok: !indexerAbort.signal.aborted, detail: `indexed to block ${indexedHead}` }),
           mqtt: async () => ({ ok: bridge.metrics().mqttConnects > bridge.metrics().mqttDisconnects, detail: mqttUrl!.replace(/\/\/[^@/]*@/, "//***@") }),
+          // Stopped (every order refused) or with quarantined books: never "ok".
+          engine: async () => engineProbe({ status: engine.stats().status, failure: engine.failure()?.details, quarantined: engine.state.quarantined }),
         },
         gauges: () => {
           let open = 0;
@@ -363,6 +387,7 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
             indexer_head_block: Number(indexedHead), ws_sockets: hub.stats().sockets, ws_messages_published: hub.stats().published,
           };
           for (const [k, v] of Object.entries(m)) if (typeof v === "number") gauges[`bridge_${k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}`] = v;
+          if (keeper) for (const [k, v] of Object.entries(keeper.metrics())) gauges[`keeper_${k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}`] = v;
           return gauges;
         },
       },
@@ -386,7 +411,7 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
     return {
       url, rpcUrl, mqttUrl, movedPorts, chainId, deployment, freshDeployment, chainReplayed: local?.replayed ?? 0,
       database: database.kind === "postgres" ? redact(config.databaseUrl!) : `PGlite in ${path.join(config.dataDir, "pglite")}`,
-      testAccounts, ...(local ? { operatorKey: keys.admin! } : {}), services, app, engine, bridge, hub, ...(broker ? { broker } : {}),
+      testAccounts, ...(local ? { operatorKey: keys.admin! } : {}), services, app, engine, bridge, ...(keeper ? { keeper } : {}), hub, ...(broker ? { broker } : {}),
       async indexedBlock() {
         // cacheTime 0: viem otherwise answers from a block number up to one polling interval
         // old, and a caller that just saw its transaction mined would wait for a block before it.

@@ -12,8 +12,10 @@ import { zoneToHex } from "../../engine/markets.js";
 /** Hardhat account index of the embedded chain's aggregator (far from the test accounts 4..19). */
 export const EMBEDDED_AGGREGATOR_INDEX = 99;
 export const AGGREGATOR_METER_ID = "community-aggregator";
-/** A community connection: 5 MW each way (the registry's limits are W). */
-const AGGREGATOR_LIMIT_W = 5_000_000n;
+/** The community wallet trades for the whole zone (its deficit at the evening peak, every EV
+ *  plan), so its connection is the zone's feeder: 20 MW each way (5,000 kWh a 15-minute
+ *  interval). Intake and settleBatch hold it to this like any prosumer (registry limits are W). */
+const AGGREGATOR_LIMIT_W = 20_000_000n;
 const AGGREGATOR_FUNDS = 10_000n * 1_000_000n;
 
 export interface AggregatorSigner {

@@ -50,6 +50,14 @@ describe("demo: a community day through the real node", function () {
     expect(result.counts.disputesFinalized).to.equal(result.report.disputes.opened);
   });
 
+  it("left every deadline to the node's keeper: all trades final, none closed by hand", () => {
+    const check = result.checks.find((c) => c.name === "keeper: every trade reached a final state by its deadlines without a manual call");
+    expect(check, "the keeper cross-check ran").to.not.equal(undefined);
+    expect(check!.ok, check!.detail).to.equal(true);
+    expect(check!.detail).to.contain(`${result.report.disputes.opened} finalised`);
+    expect(result.counts.disputesArbitrated).to.equal(0);
+  });
+
   it("wrote the report files, the CSV reading back to the reported trades", () => {
     for (const file of Object.values(result.files)) expect(existsSync(file), file).to.equal(true);
     const rows = readTradesCsv(readFileSync(result.files.csv, "utf8"));

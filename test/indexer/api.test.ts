@@ -310,12 +310,12 @@ for (const target of databaseTargets) {
         wh(s.listingSettled), // reported in full: settled in full
         wh(s.proposalFinalized) / 2n, // finalised on the meter's half
         (wh(s.contestedResolved) * scenario.arbiterSplit) / s.contestedResolved.trade.amount, // the arbiter's third of the money, as energy
-        wh(s.contestedTimeout), // the meter's full report after the arbiter's silence
+        wh(s.contestedTimeout) / 2n, // the meter's half (below tolerance, contested) after the arbiter's silence
         wh(s.releasedEarly), // released by the buyer: delivered in full, no report needed
         100n, // a proposal still open: its meter report so far
         // listingOpen and the later unreported trades (no report yet) and reclaimed (refunded): nothing
       ].reduce((a, b) => a + b, 0n);
-      expect(renewable).to.equal(1_000n + 500n + 666n + 1_500n + 1_000n + 100n);
+      expect(renewable).to.equal(1_000n + 500n + 666n + 750n + 1_000n + 100n);
       expect(res.body).to.deep.include({
         period: "2031-01",
         // January in Berlin: from local midnight (UTC+1) to local midnight.

@@ -31,6 +31,9 @@ export const ZONE_B = stringToHex("ZONE-B", { size: 32 });
 export const PRICE = 250_000n;
 export const HOUR = 3600n;
 export const TEUR = 1_000_000n;
+/** Every test prosumer's connection, W: 25 kWh a 15-minute window, above any trade here (the
+ *  market enforces it since connection limits; the limits themselves are tested in test/contracts). */
+export const CONNECTION_W = 100_000n;
 
 export interface ProvenTrade {
   trade: Trade;
@@ -110,10 +113,10 @@ export async function startMarketChain(): Promise<MarketChain> {
   await send(m, admin, m.market, energyMarketAbi, "setWindows", [HOUR, HOUR, HOUR]);
   let meter = 1;
   for (const s of m.sellers) {
-    await send(m, admin, m.registry, prosumerRegistryAbi, "registerProsumer", [s, meterId(meter++), ZONE_A, 10_000n, 10_000n, sourceMask(["solar", "wind", "storage", "mixed"])]);
+    await send(m, admin, m.registry, prosumerRegistryAbi, "registerProsumer", [s, meterId(meter++), ZONE_A, CONNECTION_W, CONNECTION_W, sourceMask(["solar", "wind", "storage", "mixed"])]);
   }
   for (const b of [...m.buyers, m.zoneBBuyer]) {
-    await send(m, admin, m.registry, prosumerRegistryAbi, "registerProsumer", [b, meterId(meter++), b === m.zoneBBuyer ? ZONE_B : ZONE_A, 5_000n, 10_000n, 0]);
+    await send(m, admin, m.registry, prosumerRegistryAbi, "registerProsumer", [b, meterId(meter++), b === m.zoneBBuyer ? ZONE_B : ZONE_A, CONNECTION_W / 2n, CONNECTION_W, 0]);
     await send(m, admin, m.token, testEuroAbi, "faucet", [b, 10_000n * TEUR]);
     await send(m, b, m.token, testEuroAbi, "approve", [m.market, 2n ** 256n - 1n]);
   }

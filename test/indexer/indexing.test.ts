@@ -108,7 +108,8 @@ describe("indexer: events and trade lifecycle", function () {
           expect(arb.buyer_refund).to.equal(arb.amount - scenario.arbiterSplit);
 
           const tmo = row(s.contestedTimeout);
-          expect(tmo).to.include({ status: "settled", dispute_opened_by: s.contestedTimeout.trade.seller, delivered_wh: tmo.energy_wh, within_tolerance: true, resolved_seller_amount: tmo.amount, buyer_refund: 0n });
+          const tmoProRata = (tmo.energy_wh / 2n) * tmo.price_per_kwh / 1_000n;
+          expect(tmo).to.include({ status: "settled", dispute_opened_by: s.contestedTimeout.trade.seller, delivered_wh: tmo.energy_wh / 2n, within_tolerance: false, resolved_seller_amount: tmoProRata, buyer_refund: tmo.amount - tmoProRata });
 
           expect(row(s.releasedEarly)).to.include({ status: "settled", released_early: true, delivered_wh: null, buyer_refund: 0n });
           expect(row(s.reclaimed)).to.include({ status: "refunded", chain_status: "refunded", buyer_refund: s.reclaimed.trade.amount, seller_payout: 0n });

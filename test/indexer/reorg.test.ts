@@ -8,7 +8,7 @@ import { DeepReorgError } from "../../indexer/errors.js";
 import { runIndexer, type IndexerCommit } from "../../indexer/runIndexer.js";
 import { getCheckpoint } from "../../indexer/store/checkpoints.js";
 import {
-  advanceTime, databaseTargets, dumpTables, indexerParams, indexOnce, latestTimestamp, meterId, mine, nextWindow, openTestDatabase,
+  advanceTime, CONNECTION_W, databaseTargets, dumpTables, indexerParams, indexOnce, latestTimestamp, meterId, mine, nextWindow, openTestDatabase,
   PRICE, report, rpc, send, settleFills, startMarketChain, ZONE_A, type MarketChain, type ProvenTrade, type TestDatabaseTarget,
 } from "./fixtures.js";
 import { mulberry32 } from "../../lib/random.js";
@@ -84,7 +84,7 @@ for (const target of databaseTargets) {
         // Trade ids are reused by the new branch: the rows are B's trades, not A's.
         expect(rows.find((r) => r.trade_id === onlyInB[0]!.trade.tradeId)).to.include({ buyer: m.buyers[2], energy_wh: 250n });
         expect(onlyInA[0]!.trade.tradeId).to.equal(onlyInB[0]!.trade.tradeId);
-        expect((await db.selectFrom("indexer_prosumers").selectAll().where("account", "=", m.sellers[4]!).executeTakeFirstOrThrow()).export_limit_w).to.equal(10_000n);
+        expect((await db.selectFrom("indexer_prosumers").selectAll().where("account", "=", m.sellers[4]!).executeTakeFirstOrThrow()).export_limit_w).to.equal(CONNECTION_W);
         expect(await db.selectFrom("indexer_undo").select("id").where("block_number", "<=", (await getCheckpoint(db, m.chainId))!.block_number - 12n).execute()).to.deep.equal([]);
 
         await freshIndexEquals(m, target, await dumpTables(db));

@@ -84,7 +84,8 @@ export async function runScenario(m: MarketChain): Promise<Scenario> {
   const arbiterSplit = contestedResolved.trade.amount / 3n;
   await send(m, m.arbiter, m.market, energyMarketAbi, "resolveDispute", [contestedResolved.trade, contestedResolved.proof, arbiterSplit]);
   await send(m, contestedTimeout.trade.seller, m.market, energyMarketAbi, "openDispute", [contestedTimeout.trade, contestedTimeout.proof, stringToHex("buyer silent", { size: 32 })]);
-  await send(m, m.oracle, m.market, energyMarketAbi, "reportDeliveries", [[{ trade: contestedTimeout.trade, proof: contestedTimeout.proof, deliveredWh: contestedTimeout.trade.energyWh, evidenceHash: EVIDENCE }]]);
+  // Below tolerance, so the contest stays for the arbiter (within it, the report would pay in full at once).
+  await send(m, m.oracle, m.market, energyMarketAbi, "reportDeliveries", [[{ trade: contestedTimeout.trade, proof: contestedTimeout.proof, deliveredWh: contestedTimeout.trade.energyWh / 2n, evidenceHash: EVIDENCE }]]);
   await send(m, releasedEarly.trade.buyer, m.market, energyMarketAbi, "releaseEarly", [releasedEarly.trade, releasedEarly.proof]);
 
   // Past every window: the dispute window, the arbitration timeout and the confirmation deadline.

@@ -369,7 +369,7 @@ describe("HTTP API", function () {
         const health = await http({ url: "/healthz" });
         expect(health.status).to.equal(200);
         expect(health.json.status).to.equal("ok");
-        expect(Object.keys(health.json.checks).sort()).to.deep.equal(["chain", "database", "indexer", "mqtt"]);
+        expect(Object.keys(health.json.checks).sort()).to.deep.equal(["chain", "database", "engine", "indexer", "mqtt"]);
         for (const c of Object.values(health.json.checks) as { ok: boolean }[]) expect(c.ok).to.equal(true);
         const metrics = await http({ url: "/metrics" });
         expect(metrics.status).to.equal(200);
@@ -441,6 +441,8 @@ describe("HTTP API", function () {
         expiry: BigInt(deliveryStart), // after now; the book closes before it anyway
       };
       const signature = await account.signTypedData({ domain: c.eip712.domain, types: c.eip712.types, primaryType: c.eip712.primaryType, message: order } as never);
+      // A buy must be payable: the wallet lets the market pull its tEUR (token and market from the same answer).
+      await approveMarket(t.node.rpcUrl, chain, wallet.privateKey);
       const token = await signIn(http, t.node, wallet.privateKey);
       const body = { order: Object.fromEntries(Object.entries(order).map(([k, v]) => [k, typeof v === "bigint" ? v.toString() : v])), signature };
       const res = await http({ method: "POST", url: "/v1/trading/orders", token, body });

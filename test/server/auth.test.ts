@@ -19,7 +19,7 @@ import { buildApp } from "../../server/app.js";
 import { createSessions } from "../../server/auth/sessions.js";
 import { readNodeConfig } from "../../server/config.js";
 import {
-  fetchClient, injectClient, intervalAhead, publicClientOf, randomKey, siweLogin, signedOrder, signIn, startTestNode, walletOf, type ChainDescription, type Http, type TestNode,
+  approveMarket, fetchClient, injectClient, intervalAhead, publicClientOf, randomKey, siweLogin, signedOrder, signIn, startTestNode, walletOf, type ChainDescription, type Http, type TestNode,
 } from "./helpers.js";
 
 const TWO_DAYS_MS = 2 * 86_400_000;
@@ -53,6 +53,8 @@ describe("auth: Sign-In With Ethereum and tokens", function () {
     appHost = `127.0.0.1:${(app.server.address() as { port: number }).port}`;
     appUrl = `http://${appHost}`;
     chain = (await injectClient(app)({ url: "/v1/chain" })).json as ChainDescription;
+    // The buyer's orders must be payable: intake refuses a buy without an allowance to the market.
+    await approveMarket(t.node.rpcUrl, chain, keys.buyer);
   });
 
   after(async () => {

@@ -64,14 +64,14 @@ describe("delivered energy: community savings, carbon and the period report agre
     const delivered: [ProvenTrade, bigint][] = [
       [s.listingSettled, wh(s.listingSettled)], // meter reported it all: settled in full
       [s.releasedEarly, wh(s.releasedEarly)], // the buyer released it: settled in full without a report
-      [s.contestedTimeout, wh(s.contestedTimeout)], // contested, then the meter reported it all and the arbiter stayed silent
+      [s.contestedTimeout, wh(s.contestedTimeout) / 2n], // contested, then the meter reported half and the arbiter stayed silent: pro rata
       [s.proposalFinalized, wh(s.proposalFinalized) / 2n], // meter reported half: settled pro rata after the dispute window
       [s.contestedResolved, (wh(s.contestedResolved) * scenario.arbiterSplit) / s.contestedResolved.trade.amount], // the arbiter paid the seller a third
       [s.proposalOpen, 100n], // meter reported 100 Wh, the dispute is still open: its report so far
       [s.reclaimed, 0n], // no report, the buyer reclaimed: refunded
       [s.listingOpen, 0n], // no report yet
     ];
-    expect(delivered.map(([, d]) => d)).to.deep.equal([1_000n, 1_000n, 1_500n, 500n, 666n, 100n, 0n, 0n]);
+    expect(delivered.map(([, d]) => d)).to.deep.equal([1_000n, 1_000n, 750n, 500n, 666n, 100n, 0n, 0n]);
     expect(s.contestedResolved.trade.pricePerKWh).to.equal(PRICE);
 
     // Savings: per buyer, delivered Wh costed at the retail price and at the trade price, each rounded down.
@@ -99,8 +99,8 @@ describe("delivered energy: community savings, carbon and the period report agre
     // Carbon: the same delivered energy (all of it solar).
     const carbon = await get("/v1/carbon?period=2031-01-06");
     expect(carbon.kwhRenewable).to.equal(Number(totalWh) / 1000);
-    expect(totalWh).to.equal(4_766n);
-    expect(carbon.co2AvoidedKg).to.equal(1.83); // 4.766 kWh x 0.385 kg/kWh = 1.83491 kg
+    expect(totalWh).to.equal(4_016n);
+    expect(carbon.co2AvoidedKg).to.equal(1.55); // 4.016 kWh x 0.385 kg/kWh = 1.54616 kg
 
     // The auditor API's report counts it too.
     const report = await get("/v1/reports/2031-01-06");

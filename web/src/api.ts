@@ -112,6 +112,28 @@ export interface IndexedTrade {
   settlement: { sellerPayout: string | null; buyerRefund: string | null; txHash: string } | null;
 }
 
+/** GET /v1/keeper/actions (server/routes/keeper.ts). */
+export interface KeeperActionJson {
+  tradeId: string;
+  action: "finalize" | "reclaim";
+  reason: "dispute_window_ended" | "arbitration_timeout" | "confirmation_deadline";
+  dueAt: string;
+  state: "scheduled" | "due" | "pending" | "in_flight" | "done" | "failed";
+  outcome: "closed" | "already_closed" | "superseded" | "rejected" | null;
+  txHash: string | null;
+  lastError: string | null;
+  buyer: string;
+  seller: string;
+  closedAt: string | null;
+}
+export interface KeeperActionsJson {
+  chainTime: string | null;
+  keeper: { address: string; running: boolean; lastError: string | null };
+  pending: KeeperActionJson[];
+  scheduled: KeeperActionJson[];
+  recent: KeeperActionJson[];
+}
+
 export interface FillJson { fillId: number; side: "buy" | "sell"; counterparty?: string; energyWh: number; pricePerKWh: number; amount: string; status: string; tradeId?: string; txHash?: string; reason?: string }
 export interface OrderRecordJson {
   orderId: string; maker: string; side: "buy" | "sell"; zone: string; intervalStart: number; kind?: string; status: string; reason?: string;

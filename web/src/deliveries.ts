@@ -1,10 +1,11 @@
 // Deliveries view: the indexed trades by lifecycle state (executed → delivered / disputed →
-// settled / refunded), the disputes with the meter evidence and their outcome, and each trade's
-// transactions. A local chain has no block explorer: the hash is shown and linked to the
+// settled / refunded), the disputes with the meter evidence and their outcome, each trade's
+// transactions, and the escrows the node's keeper closes at their deadlines (keeperActions.ts). A local chain has no block explorer: the hash is shown and linked to the
 // indexer's lifecycle and verify routes, which re-read the chain.
 import { api, indexedTrades, type IndexedTrade } from "./api.js";
 import { h, fill, table, unavailable } from "./dom.js";
 import { dateTime, interval, kwh, money, price, shortAddress, shortHash } from "./format.js";
+import { mountKeeperActions } from "./keeperActions.js";
 
 const STATES = ["executed", "delivered", "disputed", "settled", "refunded"] as const;
 const STATE_HELP: Record<(typeof STATES)[number], string> = {
@@ -29,6 +30,7 @@ export function mountDeliveries(root: HTMLElement): { show(): void } {
   const tradesBox = h("div", { id: "delivery-trades" });
   const disputesBox = h("div", { id: "disputes" });
   const note = h("p", { class: "summary", "aria-live": "polite" });
+  const keeperCard = h("article", { class: "card", id: "keeper-actions", "aria-labelledby": "keeper-h" });
   fill(root,
     h("h2", {}, "Deliveries"),
     h("article", { class: "card", "aria-labelledby": "counts-h" }, h("h3", { id: "counts-h" }, "Trades by state"), counts, note),
@@ -36,7 +38,9 @@ export function mountDeliveries(root: HTMLElement): { show(): void } {
       h("h3", { id: "dtrades-h" }, "Trades"),
       h("label", { for: "delivery-state" }, "Show "), stateSelect, tradesBox),
     h("article", { class: "card", "aria-labelledby": "disputes-h" }, h("h3", { id: "disputes-h" }, "Disputes"), disputesBox),
+    keeperCard,
   );
+  const keeper = mountKeeperActions(keeperCard);
 
   let trades: IndexedTrade[] = [];
   let more = false;
@@ -109,6 +113,7 @@ export function mountDeliveries(root: HTMLElement): { show(): void } {
       renderCounts();
       renderTrades();
       renderDisputes();
+      await keeper.load();
       root.dataset.loaded = "1";
     } catch (err) {
       fill(counts, unavailable("Indexed trades", (err as Error).message));
