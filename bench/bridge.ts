@@ -47,6 +47,10 @@ import { createChainRpc } from "../indexer/sync/rpc.js";
 import { startLocalChain } from "../scripts/localChain.js";
 import { readBenchArgs, size, toggle } from "./benchArgs.js";
 
+/** Benchmark accounts trade far more in one interval than a household connection carries; the
+ *  market enforces connection limits (settleBatch, intake), so bench accounts get 1 GW each way. */
+const BENCH_CONNECTION_W = 1_000_000_000n;
+
 const ORACLE_KEY: Hex = "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a"; // Hardhat #2
 const ZONE = stringToHex("ZONE-WBG", { size: 32 });
 const INTERVAL = 900;
@@ -252,7 +256,7 @@ async function setupChain(meters: number, log: (s: string) => void) {
   for (const h of households) {
     await sendAdmin(encodeFunctionData({
       abi: prosumerRegistryAbi, functionName: "registerProsumer",
-      args: [h.account.address, stringToHex(h.meterId, { size: 32 }), ZONE, 10_000n, 10_000n, sourceMask(["solar"])],
+      args: [h.account.address, stringToHex(h.meterId, { size: 32 }), ZONE, BENCH_CONNECTION_W, BENCH_CONNECTION_W, sourceMask(["solar"])],
     }), registry);
     // The key the meter signs its readings with: without one, none of them is evidence.
     await sendAdmin(encodeFunctionData({ abi: prosumerRegistryAbi, functionName: "setMeterSigner", args: [h.account.address, h.meterKey.signer] }), registry);

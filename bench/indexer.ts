@@ -30,6 +30,10 @@ import { startLocalChain } from "../scripts/localChain.js";
 import { mulberry32 } from "../lib/random.js";
 import { readBenchArgs, size, toggle } from "./benchArgs.js";
 
+/** Benchmark accounts trade far more in one interval than a household connection carries; the
+ *  market enforces connection limits (settleBatch, intake), so bench accounts get 1 GW each way. */
+const BENCH_CONNECTION_W = 1_000_000_000n;
+
 const args = readBenchArgs("bench:indexer", {
   trades: size({ help: "trades on the chain before the backfill", default: 100_000, quick: 1_000, integer: true, min: 1 }),
   // Each settlement is sent with 16 M gas; 500 fills take 12.8 M, so about 620 fit.
@@ -75,9 +79,9 @@ const wallet = createWalletClient({ chain: hardhat, account: admin, transport })
 const deployment = await deployPlatform(wallet, client, { roles: { admin, registrar: admin, pauser: admin, matcher, meterOracle: oracle, arbiter }, maxNetworkFeePerKWh: 1_000_000n });
 const market = deployment.contracts.EnergyMarket;
 let meter = 1;
-for (const s of sellers) await send(admin, deployment.contracts.ProsumerRegistry, prosumerRegistryAbi, "registerProsumer", [s, stringToHex(`SM-${meter++}`, { size: 32 }), ZONE, 10_000n, 10_000n, sourceMask(["solar", "wind"])]);
+for (const s of sellers) await send(admin, deployment.contracts.ProsumerRegistry, prosumerRegistryAbi, "registerProsumer", [s, stringToHex(`SM-${meter++}`, { size: 32 }), ZONE, BENCH_CONNECTION_W, BENCH_CONNECTION_W, sourceMask(["solar", "wind"])]);
 for (const b of buyers) {
-  await send(admin, deployment.contracts.ProsumerRegistry, prosumerRegistryAbi, "registerProsumer", [b, stringToHex(`SM-${meter++}`, { size: 32 }), ZONE, 10_000n, 10_000n, 0]);
+  await send(admin, deployment.contracts.ProsumerRegistry, prosumerRegistryAbi, "registerProsumer", [b, stringToHex(`SM-${meter++}`, { size: 32 }), ZONE, BENCH_CONNECTION_W, BENCH_CONNECTION_W, 0]);
   for (let i = 0; i < 3; i++) await send(admin, deployment.contracts.PaymentToken, testEuroAbi, "faucet", [b, 10_000n * 1_000_000n]);
   await send(b, deployment.contracts.PaymentToken, testEuroAbi, "approve", [market, 2n ** 256n - 1n]);
 }

@@ -23,7 +23,7 @@ export interface ReadmeCommand {
   /** Arguments after `--`, chosen small. */
   args: string[];
   needsNode?: boolean;
-  /** Runs until stopped (SIGINT after `runForMs`); exit 0 expected then. */
+  /** Runs until stopped (SIGINT after `runForMs`, and once `expect` matched); exit 0 expected then. */
   runForMs?: number;
   /** Printed output must match (a sign it did its work, not just exited 0). */
   expect?: RegExp;
@@ -171,7 +171,16 @@ async function main(): Promise<void> {
     const r = npm(dir, c.script, c.args, env);
     let code: number | null;
     if (c.runForMs !== undefined) {
-      const early = await Promise.race([r.exited.then(() => true), new Promise<false>((res) => setTimeout(() => res(false), c.runForMs))]);
+      // At least runForMs, and until the expected words are out: a cold start (a fresh copy has
+      // no tsx cache) on a busy machine may take longer than the run it is given.
+      const runFor = c.runForMs;
+      const settled = async (): Promise<false> => {
+        const deadline = Date.now() + Math.max(runFor, 120_000);
+        await new Promise((res) => setTimeout(res, runFor));
+        while (c.expect && !c.expect.test(r.output()) && Date.now() < deadline && r.child.exitCode === null) await new Promise((res) => setTimeout(res, 250));
+        return false;
+      };
+      const early = await Promise.race([r.exited.then(() => true), settled()]);
       if (early) code = await r.exited;
       else {
         signalGroup(r.child, "SIGINT");
