@@ -11,7 +11,8 @@ import { readAccount } from "./auth/authenticate.js";
 import { createOperatorRoles } from "./auth/operatorRoles.js";
 import type { SiweDomainSource } from "./auth/siweDomains.js";
 import type { NodeServices } from "./context.js";
-import { handleApiError, problemOf, problemSchema, sendProblem } from "./problems.js";
+import { defaultHttpTimeouts, type HttpTimeouts } from "./config.js";
+import { answerClientError, handleApiError, handleFrameworkError, problemOf, problemSchema, sendProblem } from "./problems.js";
 import { createRateLimits } from "./rateLimit.js";
 import type { Hub } from "./realtime/hub.js";
 import { authRoutes } from "./routes/auth.js";
@@ -21,6 +22,7 @@ import { healthRoutes, type HealthOptions } from "./routes/health.js";
 import { prosumerRoutes } from "./routes/prosumers.js";
 import { realtimeRoutes } from "./routes/realtime.js";
 import { tradingRoutes } from "./routes/trading.js";
+import { installInputLimits } from "./validation/inputLimits.js";
 
 export interface ApiSettings {
   /** Origins allowed by CORS; ["*"] allows any; [] sends no CORS headers. */
@@ -33,6 +35,8 @@ export interface ApiSettings {
    * node's listening address, known after listen). Never the request's Host; empty accepts none.
    */
   siweDomains: SiweDomainSource;
+  /** The HTTP server's timeouts (HTTP_*_TIMEOUT_MS); absent = defaultHttpTimeouts. */
+  timeouts?: HttpTimeouts;
 }
 
 export interface BuildAppOptions {
@@ -53,15 +57,27 @@ export interface BuildAppOptions {
 
 export async function buildApp(options: BuildAppOptions): Promise<FastifyInstance> {
   const { services, settings } = options;
+  const timeouts = settings.timeouts ?? defaultHttpTimeouts;
   const app = Fastify({
     loggerInstance: services.logger,
     logController: new LogController({ disableRequestLogging: !options.logRequests }),
     bodyLimit: settings.bodyLimit,
     trustProxy: false,
+    // A request must arrive whole (headers and body) within requestMs, or it is answered 408 and
+    // its socket closed: a slow body cannot hold a socket. Node checks the timers every
+    // connectionsCheckingInterval, so that is a fraction of the shortest one.
+    requestTimeout: timeouts.requestMs,
+    keepAliveTimeout: timeouts.keepAliveMs,
+    http: { headersTimeout: timeouts.headersMs, requestTimeout: timeouts.requestMs, connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(timeouts.headersMs / 4))) },
+    // Refusals of the router and of Node's HTTP parser are problems too (server/problems.ts).
+    frameworkErrors: handleFrameworkError,
+    clientErrorHandler: answerClientError,
     // allowUnionTypes: `type: ["integer", "null"]` is plain JSON Schema; strict mode would warn on every start.
     ajv: { customOptions: { coerceTypes: "array", useDefaults: true, removeAdditional: false, allErrors: false, allowUnionTypes: true } },
   }) as unknown as FastifyInstance;
 
+  // Before any route: every route's schemas get their bounds and every request its checks.
+  installInputLimits(app);
   app.decorate("node", services);
   app.decorate("operatorRoles", createOperatorRoles(services.chain));
   app.decorateRequest("account", null);

@@ -63,6 +63,8 @@ export interface NodeConfig {
     tokenTtlSeconds: number;
     /** Longest a sign-in lasts, refreshes included (SESSION_MAX_SECONDS): then the wallet signs in again. */
     sessionMaxSeconds: number;
+    /** The HTTP server's timeouts, ms (see httpTimeouts). */
+    timeouts: HttpTimeouts;
   };
   /**
    * What prosumers can make the community wallet (the aggregator) buy through EV charging plans:
@@ -104,6 +106,9 @@ export interface NodeConfig {
    * the node funds, with CHAIN_RPC_URL the REGISTRAR_PRIVATE_KEY).
    */
   keeper: { enabled: boolean; tickMs: number; key?: Hex };
+  /** Per WebSocket: most channels, largest message (bytes; frames over 64 KiB are not read at
+   *  all and close the socket with 1009), messages a second (server/realtime/hub.ts). */
+  realtime: { maxChannelsPerSocket: number; maxMessageBytes: number; maxMessagesPerSecond: number };
 }
 
 /** The community wallet's limits when nothing is configured: a household's EV day, a small community's budget. */
@@ -187,6 +192,24 @@ function orchestratorSettings(env: Env, markets: MarketConfig[]): NodeConfig["or
   const auto = env.ORCHESTRATOR_AUTO_RUN ?? "";
   if (!["", "0", "1"].includes(auto)) throw new NodeConfigError("ORCHESTRATOR_AUTO_RUN", "must be 1 (on) or 0 (off)", auto);
   return { ...(aggregatorKey ? { aggregatorKey } : {}), aggregatorZone, autoRun: auto === "1" };
+}
+
+/**
+ * How long the HTTP server waits, ms: for a request's headers (HTTP_HEADERS_TIMEOUT_MS, default
+ * 10 s), for the whole request, body included (HTTP_REQUEST_TIMEOUT_MS, default 30 s; a slow
+ * body is answered 408 and its socket closed), and on an idle kept-alive socket
+ * (HTTP_KEEP_ALIVE_TIMEOUT_MS, default 72 s, longer than the idle timeouts of common proxies).
+ */
+export interface HttpTimeouts { headersMs: number; requestMs: number; keepAliveMs: number }
+
+export const defaultHttpTimeouts: HttpTimeouts = { headersMs: 10_000, requestMs: 30_000, keepAliveMs: 72_000 };
+
+function httpTimeouts(env: Env): HttpTimeouts {
+  const requestMs = int(env, {}, "HTTP_REQUEST_TIMEOUT_MS", "", defaultHttpTimeouts.requestMs, 100, 600_000);
+  const headersMs = int(env, {}, "HTTP_HEADERS_TIMEOUT_MS", "", Math.min(defaultHttpTimeouts.headersMs, requestMs), 100, 600_000);
+  // Node refuses a headers timeout longer than the request's, which covers the headers too.
+  if (headersMs > requestMs) throw new NodeConfigError("HTTP_HEADERS_TIMEOUT_MS", `must be at most HTTP_REQUEST_TIMEOUT_MS (${requestMs})`, String(headersMs));
+  return { headersMs, requestMs, keepAliveMs: int(env, {}, "HTTP_KEEP_ALIVE_TIMEOUT_MS", "", defaultHttpTimeouts.keepAliveMs, 100, 600_000) };
 }
 
 function keeperSettings(env: Env): NodeConfig["keeper"] {
@@ -284,6 +307,7 @@ export function readNodeConfig(env: Env = process.env, file: Record<string, unkn
       siweDomains: siweDomains(env.SIWE_DOMAINS !== undefined ? "SIWE_DOMAINS" : "config.siweDomains", list("SIWE_DOMAINS", "siweDomains", [])),
       tokenTtlSeconds: int(env, file, "TOKEN_TTL_SECONDS", "tokenTtlSeconds", 900, 10, 86_400),
       sessionMaxSeconds: int(env, file, "SESSION_MAX_SECONDS", "sessionMaxSeconds", 43_200, 60, 2_592_000),
+      timeouts: httpTimeouts(env),
     },
     aggregatorLimits: {
       maxSpendPerDay: amount(env, file, "AGGREGATOR_MAX_SPEND_PER_DAY", "aggregatorMaxSpendPerDay", defaultAggregatorLimits.maxSpendPerDay),
@@ -304,6 +328,11 @@ export function readNodeConfig(env: Env = process.env, file: Record<string, unkn
     compliance: compliance(env, file.compliance),
     orchestrator: orchestratorSettings(env, markets),
     keeper: keeperSettings(env),
+    realtime: {
+      maxChannelsPerSocket: int(env, file, "REALTIME_MAX_CHANNELS_PER_SOCKET", "realtimeMaxChannelsPerSocket", 100, 1, 10_000),
+      maxMessageBytes: int(env, file, "REALTIME_MAX_MESSAGE_BYTES", "realtimeMaxMessageBytes", 16_384, 256, 65_536),
+      maxMessagesPerSecond: int(env, file, "REALTIME_MAX_MESSAGES_PER_SECOND", "realtimeMaxMessagesPerSecond", 50, 1, 10_000),
+    },
     clock: "system",
   };
   const clockSetting = env.NODE_CLOCK ?? "system";

@@ -1,5 +1,7 @@
 // Errors of the node's API as RFC 9457 problem+json, from one table of stable codes. A 4xx
 // body says what was wrong and names the field; a 5xx body never carries an internal message.
+import { STATUS_CODES } from "node:http";
+import type { Duplex } from "node:stream";
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
 import { IntakeLimitError, type IntakeLimitFigures } from "../engine/intake/errors.js";
 import { BaseError, ValidationError } from "../lib/errors.js";
@@ -70,6 +72,12 @@ export const problemTable = {
   ev_plan_limit: { status: 422, title: "EV charging plan limit reached" },
   aggregator_spend_limit: { status: 422, title: "Community wallet's daily spending limit reached" },
   payload_too_large: { status: 413, title: "Payload too large" },
+  /** The request (headers and body) did not arrive within HTTP_REQUEST_TIMEOUT_MS; the socket is closed. */
+  request_timeout: { status: 408, title: "Request timeout" },
+  /** A path parameter longer than the router takes (100 characters). */
+  uri_too_long: { status: 414, title: "URI too long" },
+  /** The request line and headers are larger than the HTTP server reads (16 KiB): a long URL or many headers. */
+  headers_too_large: { status: 431, title: "Request header fields too large" },
   rate_limited: { status: 429, title: "Too many requests" },
   chain_rejected: { status: 422, title: "Chain rejected the transaction" },
   unavailable: { status: 503, title: "Service unavailable" },
@@ -157,9 +165,15 @@ export function handleApiError(error: FastifyError, request: FastifyRequest, rep
     const rule = params?.additionalProperty ? "is not a known field" : (first.message ?? "is invalid");
     return sendProblem(reply, problemOf("invalid_request", `${where}${field ? `.${field}` : ""} ${rule}`, field || undefined));
   }
+  // The JSON body parser's refusals (server/validation/inputLimits.ts) name the field.
+  if (error.code === "INPUT_LIMIT") return sendProblem(reply, problemOf("invalid_request", error.message, (error as { field?: string }).field));
   if (error.code === "FST_ERR_CTP_BODY_TOO_LARGE") return sendProblem(reply, problemOf("payload_too_large", error.message));
   if (error.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE" || error.code === "FST_ERR_CTP_EMPTY_JSON_BODY" || (error.statusCode === 400 && !(error instanceof BaseError))) {
     return sendProblem(reply, problemOf("invalid_request", error.message));
+  }
+  // Any other framework refusal (4xx from fastify or its parsers) keeps its meaning under a stable code.
+  if (!(error instanceof BaseError) && typeof error.statusCode === "number" && error.statusCode >= 400 && error.statusCode < 500) {
+    return sendProblem(reply, problemOf(codeOfStatus(error.statusCode), error.message));
   }
   if (error instanceof BaseError) {
     const code = codeOf(error);
@@ -172,4 +186,43 @@ export function handleApiError(error: FastifyError, request: FastifyRequest, rep
   }
   request.log.error({ msg: "api: unexpected error", err: error });
   return sendProblem(reply, problemOf("internal_error", "the request failed on the server; see its log"));
+}
+
+/** The code of a framework error by its HTTP status; a status the table does not have is a 400. */
+function codeOfStatus(status: number): ProblemCode {
+  const byStatus: Partial<Record<number, ProblemCode>> = { 404: "route_not_found", 408: "request_timeout", 413: "payload_too_large", 414: "uri_too_long", 431: "headers_too_large" };
+  return byStatus[status] ?? "invalid_request";
+}
+
+/**
+ * fastify's `frameworkErrors`: what the router refuses before any route runs. A malformed
+ * %-escape in the path is 400 invalid_request, a path parameter over the router's length 414.
+ */
+export function handleFrameworkError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  if (error.code === "FST_ERR_BAD_URL") return sendProblem(reply, problemOf("invalid_request", "the URL's path has a malformed %-escape", "url"));
+  if (error.code === "FST_ERR_MAX_PARAM_LENGTH") return sendProblem(reply, problemOf("uri_too_long", "a path parameter is longer than 100 characters", "url"));
+  request.log.error({ msg: "api: framework error", err: error });
+  return sendProblem(reply, problemOf("internal_error", "the request failed on the server; see its log"));
+}
+
+/**
+ * fastify's `clientErrorHandler`: what the HTTP parser refuses before fastify sees a request
+ * (a request not received within the request timeout, headers over the size limit, malformed
+ * HTTP), answered as a problem on the raw socket, which is then closed.
+ */
+export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  // A reset connection has no one to answer.
+  if (err.code === "ECONNRESET" || socket.destroyed) return;
+  const problem = err.code === "ERR_HTTP_REQUEST_TIMEOUT"
+    ? problemOf("request_timeout", "the request, body included, did not arrive within the server's request timeout")
+    : err.code === "HPE_HEADER_OVERFLOW"
+      ? problemOf("headers_too_large", "the request line and headers are larger than 16 KiB (a long URL or many headers)")
+      : problemOf("invalid_request", "the request is not well-formed HTTP/1.1");
+  const body = JSON.stringify(problem);
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const head = `HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status]}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n`;
+  socket.end(head + body, () => socket.destroy());
 }

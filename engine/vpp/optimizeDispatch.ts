@@ -13,6 +13,7 @@
 // in exact ties); when the LP answer does it, the affected batteries get a binary charging state
 // and the problem is solved again as a MIP, then once more as an LP with those states fixed for
 // the marginal prices.
+import { ValidationError } from "../../lib/errors.js";
 import { attributeRenewables } from "./attributeRenewables.js";
 import { buildDispatchModel, type DispatchModel } from "./buildDispatchModel.js";
 import { diagnoseInfeasibility, formatQuantity, loadEnergyKwh } from "./diagnoseInfeasibility.js";
@@ -50,7 +51,23 @@ export function optimizeDispatch(highs: Highs, request: OptimizeDispatchParamete
       unit: "per kWh",
     };
   }
+  checkFinite(result);
   return result;
+}
+
+/**
+ * The inputs' ranges keep the LP inside the solver's numeric range; should a plan still come
+ * back with a number that is not finite, it names the resource instead of answering nulls.
+ */
+function checkFinite(result: DispatchCompleted): void {
+  result.allocation.forEach((a, position) => {
+    if (![...a.output, ...(a.socKwh ?? [])].every(Number.isFinite)) {
+      throw new ValidationError(`resources[${position}]`, "has no finite dispatch: its figures are beyond what the solver can plan with");
+    }
+  });
+  if (![result.totalCost, result.averageCost, result.loadKwh, result.renewableShare, ...result.marginalPrice].every(Number.isFinite)) {
+    throw new ValidationError("request", "has no finite dispatch: its figures are beyond what the solver can plan with");
+  }
 }
 
 type Solved = { status: "optimal"; model: DispatchModel; solution: LpSolution; method: DispatchCompleted["method"] } | DispatchInfeasible;

@@ -147,3 +147,9 @@ export type DispatchResult = DispatchCompleted | DispatchInfeasible;
 export const DEFAULT_WEAR_COST_PER_KWH = 0.001;
 export const DEFAULT_EFFICIENCY = 0.95;
 export const MAX_HORIZON = 96;
+/** Largest power a resource or the demand may have, kW (1 GW): a community's plant and far above, and well inside the LP solver's numeric range. */
+export const MAX_POWER_KW = 1_000_000;
+/** Largest energy a storage or flexible load may hold or need, kWh (10 GWh). */
+export const MAX_ENERGY_KWH = 10_000_000;
+/** Largest |price or cost| per kWh (currency units). */
+export const MAX_PRICE_PER_KWH = 10_000;

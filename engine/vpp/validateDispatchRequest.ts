@@ -6,7 +6,10 @@ import { ValidationError } from "../../lib/errors.js";
 import {
   DEFAULT_EFFICIENCY,
   DEFAULT_WEAR_COST_PER_KWH,
+  MAX_ENERGY_KWH,
   MAX_HORIZON,
+  MAX_POWER_KW,
+  MAX_PRICE_PER_KWH,
   type DispatchRequest,
   type PerInterval,
   type VppResourceType,
@@ -92,12 +95,12 @@ export function validateDispatchRequest(request: DispatchRequest): NormalizedDis
   else horizon = 1;
   const intervalHours = request.intervalHours === undefined ? 1 : num("intervalHours", request.intervalHours, { above: 0, max: 24 });
   if (demandKw === undefined) throw new ValidationError("demandKw", "is required (kW per interval)");
-  const demand = series("demandKw", demandKw, horizon, 0, { min: 0 });
+  const demand = series("demandKw", demandKw, horizon, 0, { min: 0, max: MAX_POWER_KW });
 
   const c = request.constraints ?? {};
   if (typeof c !== "object" || c === null) throw new ValidationError("constraints", "must be an object");
   const minRenewable = c.minRenewable === undefined ? 0 : num("constraints.minRenewable", c.minRenewable, { min: 0, max: 1 });
-  const maxCost = c.maxCost === undefined ? undefined : num("constraints.maxCost", c.maxCost);
+  const maxCost = c.maxCost === undefined ? undefined : num("constraints.maxCost", c.maxCost, { min: -MAX_PRICE_PER_KWH, max: MAX_PRICE_PER_KWH });
 
   if (!Array.isArray(request.resources)) throw new ValidationError("resources", "must be an array");
   if (request.resources.length === 0) throw new ValidationError("resources", "must list at least one resource");
@@ -113,20 +116,20 @@ export function validateDispatchRequest(request: DispatchRequest): NormalizedDis
     seen.add(r.id);
     if (!TYPES.includes(r.type)) throw new ValidationError(`${f}.type`, `must be one of ${TYPES.join(", ")}`);
     out.order.push({ id: r.id, type: r.type });
-    const capacityKw = num(`${f}.capacityKw`, r.capacityKw, { min: 0 });
+    const capacityKw = num(`${f}.capacityKw`, r.capacityKw, { min: 0, max: MAX_POWER_KW });
     switch (r.type) {
       case "solar":
       case "wind": {
         const availability = series(`${f}.availability`, r.availability, horizon, 1, { min: 0, max: 1 });
         const maxKw = availability.map((a) => a * capacityKw);
-        out.generators.push({ id: r.id, type: r.type, position, maxKw, cost: series(`${f}.costPerKWh`, r.costPerKWh, horizon, 0, { min: 0 }) });
+        out.generators.push({ id: r.id, type: r.type, position, maxKw, cost: series(`${f}.costPerKWh`, r.costPerKWh, horizon, 0, { min: 0, max: MAX_PRICE_PER_KWH }) });
         break;
       }
       case "grid": {
         if (r.costPerKWh === undefined) throw new ValidationError(`${f}.costPerKWh`, "is required for a grid connection (import price per kWh)");
-        const importCost = series(`${f}.costPerKWh`, r.costPerKWh, horizon, 0, { min: 0 });
-        const exportKw = r.exportCapacityKw === undefined ? 0 : num(`${f}.exportCapacityKw`, r.exportCapacityKw, { min: 0 });
-        const exportPrice = series(`${f}.exportPricePerKWh`, r.exportPricePerKWh, horizon, 0, {});
+        const importCost = series(`${f}.costPerKWh`, r.costPerKWh, horizon, 0, { min: 0, max: MAX_PRICE_PER_KWH });
+        const exportKw = r.exportCapacityKw === undefined ? 0 : num(`${f}.exportCapacityKw`, r.exportCapacityKw, { min: 0, max: MAX_POWER_KW });
+        const exportPrice = series(`${f}.exportPricePerKWh`, r.exportPricePerKWh, horizon, 0, { min: -MAX_PRICE_PER_KWH, max: MAX_PRICE_PER_KWH });
         for (let t = 0; t < horizon; t++) {
           // A higher export price than import price would let the plan buy energy only to sell it.
           if (exportPrice[t]! > importCost[t]!) {
@@ -137,7 +140,7 @@ export function validateDispatchRequest(request: DispatchRequest): NormalizedDis
         break;
       }
       case "storage": {
-        const energyCapacityKwh = num(`${f}.energyCapacityKwh`, r.energyCapacityKwh, { above: 0 });
+        const energyCapacityKwh = num(`${f}.energyCapacityKwh`, r.energyCapacityKwh, { above: 0, max: MAX_ENERGY_KWH });
         const soc = num(`${f}.soc`, r.soc, { min: 0, max: 1 });
         const reserve = r.minReserve === undefined ? 0 : num(`${f}.minReserve`, r.minReserve, { min: 0, max: 1 });
         const final = r.minFinalSoc === undefined ? 0 : num(`${f}.minFinalSoc`, r.minFinalSoc, { min: 0, max: 1 });
@@ -149,17 +152,17 @@ export function validateDispatchRequest(request: DispatchRequest): NormalizedDis
           initialKwh,
           floorKwh: Math.min(reserve * energyCapacityKwh, initialKwh),
           finalKwh: final * energyCapacityKwh,
-          chargeKw: r.chargeLimitKw === undefined ? capacityKw : num(`${f}.chargeLimitKw`, r.chargeLimitKw, { min: 0 }),
-          dischargeKw: r.dischargeLimitKw === undefined ? capacityKw : num(`${f}.dischargeLimitKw`, r.dischargeLimitKw, { min: 0 }),
+          chargeKw: r.chargeLimitKw === undefined ? capacityKw : num(`${f}.chargeLimitKw`, r.chargeLimitKw, { min: 0, max: MAX_POWER_KW }),
+          dischargeKw: r.dischargeLimitKw === undefined ? capacityKw : num(`${f}.dischargeLimitKw`, r.dischargeLimitKw, { min: 0, max: MAX_POWER_KW }),
           chargeEfficiency: r.chargeEfficiency === undefined ? DEFAULT_EFFICIENCY : num(`${f}.chargeEfficiency`, r.chargeEfficiency, { above: 0, max: 1 }),
           dischargeEfficiency: r.dischargeEfficiency === undefined ? DEFAULT_EFFICIENCY : num(`${f}.dischargeEfficiency`, r.dischargeEfficiency, { above: 0, max: 1 }),
-          wearCost: r.costPerKWh === undefined ? DEFAULT_WEAR_COST_PER_KWH : num(`${f}.costPerKWh`, r.costPerKWh, { min: 0 }),
+          wearCost: r.costPerKWh === undefined ? DEFAULT_WEAR_COST_PER_KWH : num(`${f}.costPerKWh`, r.costPerKWh, { min: 0, max: MAX_PRICE_PER_KWH }),
           initialRenewableKwh: initialKwh * (r.renewableFraction === undefined ? 0 : num(`${f}.renewableFraction`, r.renewableFraction, { min: 0, max: 1 })),
         });
         break;
       }
       case "flexibleLoad": {
-        const energyKwh = num(`${f}.energyKwh`, r.energyKwh, { min: 0 });
+        const energyKwh = num(`${f}.energyKwh`, r.energyKwh, { min: 0, max: MAX_ENERGY_KWH });
         const arrival = r.arrival === undefined ? 0 : int(`${f}.arrival`, r.arrival, 0, horizon - 1);
         const departure = r.departure === undefined ? horizon : int(`${f}.departure`, r.departure, arrival + 1, horizon);
         out.flexibleLoads.push({ id: r.id, position, maxKw: capacityKw, energyKwh, arrival, departure });

@@ -61,6 +61,10 @@ export function handleApiError(error: FastifyError, request: FastifyRequest, rep
     const where = error.validationContext ?? "request";
     return sendProblem(reply, problemOf("invalid_request", `${where}${field ? `.${field}` : ""} ${first.message ?? "is invalid"}`, field || undefined));
   }
+  // The host's refusals before a route runs (body parser, body size, media type) stay 4xx.
+  if (!(error instanceof BaseError) && typeof error.statusCode === "number" && error.statusCode >= 400 && error.statusCode < 500) {
+    return sendProblem(reply, problemOf("invalid_request", error.message, (error as { field?: string }).field));
+  }
   if (error instanceof ApiError) {
     if (problemTable[error.problem].status >= 500) request.log.warn({ msg: "indexer api: upstream failure", code: error.problem, err: error.cause ?? error });
     return sendProblem(reply, problemOf(error.problem, error.shortMessage, error.field));

@@ -7,7 +7,7 @@ import { randomBytes } from "node:crypto";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { Kysely } from "kysely";
 import type { CommandAck } from "../../bridge/deviceCommands.js";
-import { loadLpSolver, optimizeDispatch, validateDispatchRequest, MAX_HORIZON, type DispatchRequest, type DispatchResult, type VppResource, type VppResourceType } from "../../engine/vpp/index.js";
+import { loadLpSolver, optimizeDispatch, validateDispatchRequest, MAX_ENERGY_KWH, MAX_HORIZON, MAX_POWER_KW, MAX_PRICE_PER_KWH, type DispatchRequest, type DispatchResult, type VppResource, type VppResourceType } from "../../engine/vpp/index.js";
 import { BaseError, ValidationError } from "../../lib/errors.js";
 import { requireAccount, requireOperator } from "../auth/authenticate.js";
 import { ApiError, bearer, problem } from "../problems.js";
@@ -42,7 +42,8 @@ const deviceSchema = {
 
 /** Ranges of the per-interval fields, for the schema and for checkIntervalArray. */
 const RANGES = {
-  demand: { minimum: 0 }, availability: { minimum: 0, maximum: 1 }, costPerKWh: { minimum: 0 }, exportPricePerKWh: {},
+  demand: { minimum: 0, maximum: MAX_POWER_KW }, availability: { minimum: 0, maximum: 1 }, costPerKWh: { minimum: 0, maximum: MAX_PRICE_PER_KWH },
+  exportPricePerKWh: { minimum: -MAX_PRICE_PER_KWH, maximum: MAX_PRICE_PER_KWH },
 } as const satisfies Record<string, Range>;
 
 /**
@@ -91,21 +92,21 @@ const resourceFields = {
   id: { type: "string", pattern: ID_PATTERN, description: "unique in the VPP; generated when absent" },
   type: { type: "string", enum: RESOURCE_TYPES },
   name: { type: "string", minLength: 1, maxLength: 120 },
-  capacityKw: { type: "number", minimum: 0, description: "kW: generator rating, grid import limit, battery inverter rating, or a flexible load's largest draw" },
+  capacityKw: { type: "number", minimum: 0, maximum: MAX_POWER_KW, description: "kW: generator rating, grid import limit, battery inverter rating, or a flexible load's largest draw" },
   availability: perInterval("solar/wind: forecast fraction of capacity available (0..1), default 1", RANGES.availability),
   costPerKWh: perInterval("solar/wind: running cost per kWh, default 0; grid: import price per kWh (required); storage: wear cost per kWh discharged (one number)", RANGES.costPerKWh),
-  exportCapacityKw: { type: "number", minimum: 0, description: "grid: export limit (kW), default 0" },
+  exportCapacityKw: { type: "number", minimum: 0, maximum: MAX_POWER_KW, description: "grid: export limit (kW), default 0" },
   exportPricePerKWh: perInterval("grid: revenue per kWh exported, at most the import price, default 0", RANGES.exportPricePerKWh),
-  energyCapacityKwh: { type: "number", exclusiveMinimum: 0, description: "storage: usable energy (kWh)" },
+  energyCapacityKwh: { type: "number", exclusiveMinimum: 0, maximum: MAX_ENERGY_KWH, description: "storage: usable energy (kWh)" },
   soc: { type: "number", minimum: 0, maximum: 1, description: "storage: state of charge now, fraction of energyCapacityKwh" },
-  chargeLimitKw: { type: "number", minimum: 0, description: "storage: charge limit (kW), default capacityKw" },
-  dischargeLimitKw: { type: "number", minimum: 0, description: "storage: discharge limit (kW), default capacityKw" },
+  chargeLimitKw: { type: "number", minimum: 0, maximum: MAX_POWER_KW, description: "storage: charge limit (kW), default capacityKw" },
+  dischargeLimitKw: { type: "number", minimum: 0, maximum: MAX_POWER_KW, description: "storage: discharge limit (kW), default capacityKw" },
   chargeEfficiency: { type: "number", exclusiveMinimum: 0, maximum: 1, description: "storage: share of the energy drawn that is stored, default 0.95" },
   dischargeEfficiency: { type: "number", exclusiveMinimum: 0, maximum: 1, description: "storage: share of the energy released that reaches the grid side, default 0.95" },
   minReserve: { type: "number", minimum: 0, maximum: 1, description: "storage: state of charge never planned below this fraction, default 0" },
   minFinalSoc: { type: "number", minimum: 0, maximum: 1, description: "storage: state of charge required at the end of the horizon" },
   renewableFraction: { type: "number", minimum: 0, maximum: 1, description: "storage: share of the stored energy that came from renewables, default 0" },
-  energyKwh: { type: "number", minimum: 0, description: "flexibleLoad: energy to draw over [arrival, departure) (kWh)" },
+  energyKwh: { type: "number", minimum: 0, maximum: MAX_ENERGY_KWH, description: "flexibleLoad: energy to draw over [arrival, departure) (kWh)" },
   arrival: { type: "integer", minimum: 0, maximum: MAX_HORIZON - 1, description: "flexibleLoad: first interval it can draw, default 0" },
   departure: { type: "integer", minimum: 1, maximum: MAX_HORIZON, description: "flexibleLoad: interval by which it must be done (exclusive), default the horizon" },
   device: deviceSchema,
@@ -551,7 +552,7 @@ export async function vppRoutes(app: FastifyInstance): Promise<void> {
             additionalProperties: false,
             properties: {
               minRenewable: { type: "number", minimum: 0, maximum: 1, description: "least share of the load's energy from solar or wind, directly or through storage" },
-              maxCost: { type: "number", minimum: 0, description: "highest average cost per kWh of load" },
+              maxCost: { type: "number", minimum: 0, maximum: MAX_PRICE_PER_KWH, description: "highest average cost per kWh of load" },
             },
           },
           horizon: { type: "integer", minimum: 1, maximum: MAX_HORIZON, description: "intervals; default the length of demand, or 1" },

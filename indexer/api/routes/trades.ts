@@ -56,7 +56,7 @@ export function tradeRoutes(app: FastifyInstance): void {
       schema: {
         // The same trades as CSV (RFC 4180), streamed
         querystring: tradeCsvQuerySchema,
-        response: { 200: { type: "string", description: "text/csv" }, ...problems },
+        response: { 200: { description: "the trades as CSV (RFC 4180), a header line first", content: { "text/csv": { schema: { type: "string" } } } }, ...problems },
       },
       preValidation: rejectUnknownQuery(tradeCsvQuerySchema),
     },
