@@ -53,6 +53,7 @@ import { createHub, type Hub } from "./realtime/hub.js";
 import { aggregatorSigner, EMBEDDED_AGGREGATOR_INDEX, setUpAggregatorAccount } from "./orchestrator/aggregatorAccount.js";
 import type { Keeper } from "./keeper/createKeeper.js";
 import { startNodeKeeper } from "./keeper/startNodeKeeper.js";
+import { keySender } from "./chain/keySender.js";
 
 const FAUCET_PER_ACCOUNT = 1_000n * 1_000_000n;
 
@@ -359,7 +360,7 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
     };
     if (aggregatorKey) services.aggregator = aggregatorSigner(aggregatorKey, config.orchestrator.aggregatorZone, domain);
     if (keeper) services.keeper = keeper;
-    const hub = createHub();
+    const hub = createHub({ limits: config.realtime });
     services.hub = hub;
     const unwire = wireRealtime({ hub, engine, bridge });
     closers.push(async () => unwire());
@@ -466,14 +467,16 @@ function engineNeedsAdvance(engine: Engine, now: number): boolean {
 
 async function fundTestAccounts(client: PublicClient, admin: WalletClient<Transport, Chain, Account>, contracts: { PaymentToken: Address; ProsumerRegistry: Address }, accounts: TestAccount[]) {
   const hashes: Hex[] = [];
+  // The admin's one nonce queue (server/chain/keySender.ts), shared with the registrar and faucet routes.
+  const sender = keySender(client, admin.account);
   for (const a of accounts) {
-    hashes.push(await admin.writeContract({ address: contracts.PaymentToken, abi: testEuroAbi, functionName: "faucet", args: [a.address, FAUCET_PER_ACCOUNT] } as never));
-    hashes.push(await admin.writeContract({
+    hashes.push(await sender.send({ address: contracts.PaymentToken, abi: testEuroAbi, functionName: "faucet", args: [a.address, FAUCET_PER_ACCOUNT] }));
+    hashes.push(await sender.send({
       address: contracts.ProsumerRegistry, abi: prosumerRegistryAbi, functionName: "registerProsumer",
       args: [a.address, meterIdToBytes32(a.meterId)!, zoneToHex(a.zone), 10_000n, 20_000n, sourceMask(["solar", "storage"])],
-    } as never));
+    }));
     // Its meter's key, so the readings its simulated meter signs are delivery evidence.
-    hashes.push(await admin.writeContract({ address: contracts.ProsumerRegistry, abi: prosumerRegistryAbi, functionName: "setMeterSigner", args: [a.address, a.meterSigner] } as never));
+    hashes.push(await sender.send({ address: contracts.ProsumerRegistry, abi: prosumerRegistryAbi, functionName: "setMeterSigner", args: [a.address, a.meterSigner] }));
   }
   for (const hash of hashes) {
     const receipt = await client.waitForTransactionReceipt({ hash });

@@ -7,6 +7,7 @@ import { privateKeyToAccount } from "viem/accounts";
 import type { IndexerDatabase } from "../../indexer/store/schema.js";
 import type { Logger } from "../../lib/logger.js";
 import { hardhatKey } from "../../scripts/localChain.js";
+import { keySender } from "../chain/keySender.js";
 import type { NodeConfig } from "../config.js";
 import { createKeeper, type Keeper } from "./createKeeper.js";
 import { migrateKeeperDatabase, type KeeperDatabase } from "./database.js";
@@ -57,7 +58,7 @@ export async function startNodeKeeper(p: StartNodeKeeperParameters): Promise<Kee
 async function topUpGas(client: PublicClient, admin: WalletClient<Transport, Chain, Account>, address: Address): Promise<void> {
   const balance = await client.getBalance({ address });
   if (balance * 2n >= EMBEDDED_KEEPER_GAS) return;
-  const hash = await admin.sendTransaction({ to: address, value: EMBEDDED_KEEPER_GAS - balance } as never);
-  const receipt = await client.waitForTransactionReceipt({ hash });
-  if (receipt.status !== "success") throw new Error(`funding the keeper ${address} with ${formatEther(EMBEDDED_KEEPER_GAS)} ETH failed in ${hash}`);
+  // The admin's one nonce queue (server/chain/keySender.ts): the faucet and registrations send from it too.
+  const receipt = await keySender(client, admin.account).sendAndWait({ to: address, value: EMBEDDED_KEEPER_GAS - balance });
+  if (receipt.status !== "success") throw new Error(`funding the keeper ${address} with ${formatEther(EMBEDDED_KEEPER_GAS)} ETH failed in ${receipt.transactionHash}`);
 }

@@ -8,6 +8,7 @@ import { prosumerRegistryAbi, testEuroAbi } from "../../contracts/client/abi.js"
 import { signOrder, sourceMask, type MarketDomain, type Order } from "../../contracts/client/order.js";
 import { meterIdToBytes32 } from "../../bridge/meterDirectory.js";
 import { zoneToHex } from "../../engine/markets.js";
+import { keySender } from "../chain/keySender.js";
 
 /** Hardhat account index of the embedded chain's aggregator (far from the test accounts 4..19). */
 export const EMBEDDED_AGGREGATOR_INDEX = 99;
@@ -47,13 +48,15 @@ export async function setUpAggregatorAccount(
   contracts: { PaymentToken: Address; ProsumerRegistry: Address; EnergyMarket: Address }, zone: string,
 ): Promise<void> {
   const address = aggregator.account.address;
+  // The admin sends through its one nonce queue (server/chain/keySender.ts), as the routes do.
+  const admins = keySender(client, admin.account);
   const hashes: Hex[] = [
-    await admin.sendTransaction({ to: address, value: 10n ** 19n } as never),
-    await admin.writeContract({ address: contracts.PaymentToken, abi: testEuroAbi, functionName: "faucet", args: [address, AGGREGATOR_FUNDS] } as never),
-    await admin.writeContract({
+    await admins.send({ to: address, value: 10n ** 19n }),
+    await admins.send({ address: contracts.PaymentToken, abi: testEuroAbi, functionName: "faucet", args: [address, AGGREGATOR_FUNDS] }),
+    await admins.send({
       address: contracts.ProsumerRegistry, abi: prosumerRegistryAbi, functionName: "registerProsumer",
       args: [address, meterIdToBytes32(AGGREGATOR_METER_ID)!, zoneToHex(zone), AGGREGATOR_LIMIT_W, AGGREGATOR_LIMIT_W, sourceMask(["solar", "wind", "storage", "mixed"])],
-    } as never),
+    }),
   ];
   for (const hash of hashes) {
     const receipt = await client.waitForTransactionReceipt({ hash });

@@ -27,7 +27,27 @@ export function isChannel(name: string): boolean {
   return channelPatterns.some((p) => p.test(name));
 }
 
-const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
+export const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
+
+/**
+ * What one socket may ask of the hub. Past a limit the client gets an `error` frame (codes
+ * `too_many_channels`, `message_too_large`, `rate_limited`) and the socket stays open; only a
+ * frame the WebSocket server will not read at all (its maxPayload, above maxMessageBytes) closes it with 1009.
+ */
+export interface HubLimits {
+  /** Channels one socket holds at a time; a subscribe that would pass it is refused whole. */
+  maxChannelsPerSocket: number;
+  /** Bytes of one client message. */
+  maxMessageBytes: number;
+  /** Client messages a second per socket, sustained; a burst of as many is let through at once. */
+  maxMessagesPerSecond: number;
+}
+
+export const defaultHubLimits: HubLimits = { maxChannelsPerSocket: 100, maxMessageBytes: 16 * 1024, maxMessagesPerSecond: 50 };
+
+export interface HubOptions {
+  limits?: Partial<HubLimits>;
+}
 
 /** What lets one socket hear a private channel. */
 export interface SubscriptionGrant {
@@ -41,7 +61,8 @@ export interface SubscriptionGrant {
 
 export type Hub = ReturnType<typeof createHub>;
 
-export function createHub() {
+export function createHub(options: HubOptions = {}) {
+  const limits: HubLimits = { ...defaultHubLimits, ...options.limits };
   /** Per channel, its sockets and the grant each subscribed with (null: a public channel). */
   const subscribers = new Map<string, Map<RealtimeSocket, SubscriptionGrant | null>>();
   const channelsOf = new Map<RealtimeSocket, Set<string>>();
@@ -68,6 +89,13 @@ export function createHub() {
   }
 
   return {
+    limits,
+    /** How many channels the socket would hold after subscribing to `channels` too. */
+    channelsAfter(socket: RealtimeSocket, channels: string[]): number {
+      const mine = channelsOf.get(socket);
+      const fresh = new Set(channels.filter((c) => !mine?.has(c)));
+      return (mine?.size ?? 0) + fresh.size;
+    },
     /** Subscribes (again: a new grant replaces the old one, e.g. after a token refresh). */
     subscribe(socket: RealtimeSocket, channels: string[], grant: SubscriptionGrant | null = null) {
       let mine = channelsOf.get(socket);
@@ -108,7 +136,9 @@ export function createHub() {
       }
     },
     stats() {
-      return { sockets: channelsOf.size, channels: subscribers.size, published };
+      let subscriptions = 0;
+      for (const set of subscribers.values()) subscriptions += set.size;
+      return { sockets: channelsOf.size, channels: subscribers.size, subscriptions, published };
     },
   };
 }

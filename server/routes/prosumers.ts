@@ -1,13 +1,14 @@
 // Prosumers: an operator registers (verifies) a household on-chain; anyone reads a profile.
 // The node's registrar key sends the transaction; the operator's session only authorises it.
 import type { FastifyInstance } from "fastify";
-import { BaseError as ViemBaseError, ContractFunctionRevertedError, getAddress, type Address, type Hex } from "viem";
+import { BaseError as ViemBaseError, ContractFunctionRevertedError, getAddress, type Address, type Hex, type TransactionReceipt } from "viem";
 import { energyMarketAbi, prosumerRegistryAbi, testEuroAbi } from "../../contracts/client/abi.js";
 import { EnergySource, sourceMask, type EnergySourceName } from "../../contracts/client/order.js";
 import { meterIdToBytes32 } from "../../bridge/meterDirectory.js";
 import { isMeterSignerSet } from "../../bridge/readingSignature.js";
 import { requireAccount, requireOperatorOnChain } from "../auth/authenticate.js";
 import { safeZoneLabel, zoneFromJson } from "../orderJson.js";
+import { keySender } from "../chain/keySender.js";
 import { ApiError, problem } from "../problems.js";
 
 const statuses = ["none", "active", "suspended"] as const;
@@ -64,8 +65,9 @@ export async function prosumerRoutes(app: FastifyInstance): Promise<void> {
     if (!chain.registrar) throw new ApiError("unavailable", "this node has no registrar key (REGISTRAR_PRIVATE_KEY) to register prosumers with");
     let hash;
     try {
-      const { request: tx } = await chain.publicClient.simulateContract({ account: chain.registrar.account, address: chain.contracts.ProsumerRegistry, abi: prosumerRegistryAbi, functionName, args } as never);
-      hash = await chain.registrar.writeContract(tx as never);
+      await chain.publicClient.simulateContract({ account: chain.registrar.account, address: chain.contracts.ProsumerRegistry, abi: prosumerRegistryAbi, functionName, args } as never);
+      // Through the registrar's one nonce queue: concurrent registrations wait their turn.
+      hash = await keySender(chain.publicClient, chain.registrar.account).send({ address: chain.contracts.ProsumerRegistry, abi: prosumerRegistryAbi, functionName, args });
     } catch (err) {
       throw chainRejection(err);
     }
@@ -90,8 +92,8 @@ export async function prosumerRoutes(app: FastifyInstance): Promise<void> {
           address: { type: "string", pattern: "^0x[0-9a-fA-F]{40}$" },
           meterId: { type: "string", minLength: 1, maxLength: 31, description: "the smart meter's id as it publishes on MQTT" },
           zone: { type: "string", minLength: 1, maxLength: 66 },
-          exportLimitW: { type: "integer", minimum: 0, default: 10000 },
-          importLimitW: { type: "integer", minimum: 0, default: 20000 },
+          exportLimitW: { type: "integer", minimum: 0, maximum: 1_000_000_000, default: 10000, description: "W, at most 1 GW" },
+          importLimitW: { type: "integer", minimum: 0, maximum: 1_000_000_000, default: 20000, description: "W, at most 1 GW" },
           sources: { type: "array", uniqueItems: true, items: { type: "string", enum: sourceNames }, default: [] },
           meterSigner: { ...signerSchema, description: `${signerSchema.description}: the meter's signing key, set in a second transaction; without it no reading of the meter settles a trade until one is set` },
         },
@@ -162,14 +164,22 @@ export async function prosumerRoutes(app: FastifyInstance): Promise<void> {
     const to = request.account!.address;
     const amount = BigInt(request.body.amount) * 10n ** BigInt(chain.token.decimals);
     const balance = await chain.publicClient.getBalance({ address: to });
-    if (balance < 10n ** 17n) {
-      const gas = await chain.faucet.sendTransaction({ to, value: 10n ** 18n } as never);
-      await chain.publicClient.waitForTransactionReceipt({ hash: gas });
+    // The faucet key is the embedded admin's: one nonce queue with registrations and set-up.
+    const sender = keySender(chain.publicClient, chain.faucet.account);
+    let hash: Hex;
+    try {
+      if (balance < 10n ** 17n) mustSucceed(await sender.sendAndWait({ to, value: 10n ** 18n }));
+      hash = await sender.send({ address: chain.contracts.PaymentToken, abi: testEuroAbi, functionName: "faucet", args: [to, amount] });
+    } catch (err) {
+      throw err instanceof ApiError ? err : chainRejection(err);
     }
-    const hash = await chain.faucet.writeContract({ address: chain.contracts.PaymentToken, abi: testEuroAbi, functionName: "faucet", args: [to, amount] } as never);
-    await chain.publicClient.waitForTransactionReceipt({ hash });
+    mustSucceed(await chain.publicClient.waitForTransactionReceipt({ hash }));
     return { address: to, amount: amount.toString(), txHash: hash };
   });
+}
+
+function mustSucceed(receipt: TransactionReceipt): void {
+  if (receipt.status !== "success") throw new ApiError("chain_rejected", `the faucet's transaction ${receipt.transactionHash} reverted`);
 }
 
 /** A revert with its custom error's name and values, as a 409/422 problem. */

@@ -1,6 +1,9 @@
 // WebSocket GET /v1/energy/real-time: `{action: "subscribe" | "unsubscribe", channels: [...],
 // token?}`. Every client message is answered: `subscribed`/`unsubscribed` with the channels, or
-// an `error` naming the field and the rule. Bad messages never close the socket.
+// an `error` naming the field and the rule. Bad messages never close the socket. The hub's
+// per-socket limits (channels held, message size, messages a second) are answered with their
+// own codes (realtime/socketGuard.ts); only a frame past the server's maxPayload, which it does
+// not read at all, closes the socket (1009).
 //
 // Channels with a person's data need a token and follow the REST routes' owner rules
 // (realtime/channelAccess.ts): a browser's WebSocket cannot send an Authorization header, so the
@@ -11,7 +14,8 @@
 import type { FastifyInstance } from "fastify";
 import type { Address } from "viem";
 import { authorizeChannel, type ChannelAccessDeps } from "../realtime/channelAccess.js";
-import { isChannel, type Hub } from "../realtime/hub.js";
+import { isChannel, MAX_BUFFERED_BYTES, type Hub } from "../realtime/hub.js";
+import { guardSocket, limitFrame } from "../realtime/socketGuard.js";
 
 const MAX_CHANNELS = 64;
 /** As the Authorization header's bearer token (auth/authenticate.ts). */
@@ -38,9 +42,12 @@ export async function realtimeRoutes(app: FastifyInstance, options: { hub: Hub }
     const error = (field: string, rule: string) => socket.send(JSON.stringify({ type: "error", code: "invalid_message", field, detail: `${field} ${rule}` }));
     // A token sent on the upgrade request (non-browser clients) is the default credential.
     const upgradeToken = request.account?.token;
+    // Per-socket limits (the hub's): channels held, message size, messages a second.
+    const guard = guardSocket(socket, hub.limits, request.log);
 
     async function handle(raw: Buffer) {
-      if (raw.length > 16_384) return error("message", "must be at most 16 KiB");
+      // Queued before the socket closed: nothing to answer, nothing to subscribe.
+      if (closed) return;
       let msg: unknown;
       try {
         msg = JSON.parse(raw.toString("utf8"));
@@ -64,6 +71,12 @@ export async function realtimeRoutes(app: FastifyInstance, options: { hub: Hub }
         socket.send(JSON.stringify({ type: "unsubscribed", channels }));
         return;
       }
+      const holding = hub.channelsAfter(socket, channels);
+      if (holding > hub.limits.maxChannelsPerSocket) {
+        guard.violation("too_many_channels", `${holding} channels`);
+        socket.send(limitFrame("too_many_channels", `channels would make ${holding} on this socket, at most ${hub.limits.maxChannelsPerSocket}: nothing was subscribed, unsubscribe some first`, { field: "channels", limit: hub.limits.maxChannelsPerSocket }));
+        return;
+      }
       const token = (m.token as string | undefined) ?? upgradeToken;
       const granted: string[] = [];
       for (let i = 0; i < channels.length; i++) {
@@ -84,6 +97,20 @@ export async function realtimeRoutes(app: FastifyInstance, options: { hub: Hub }
     let closed = false;
     let queue: Promise<void> = Promise.resolve();
     socket.on("message", (raw: Buffer) => {
+      // A client that floods without reading its answers is dropped, as the hub drops a slow one.
+      if (socket.bufferedAmount > MAX_BUFFERED_BYTES) {
+        hub.remove(socket);
+        socket.close(1013, "too slow: send buffer full");
+        return;
+      }
+      // Over a limit: answered in its turn (answers keep the messages' order), never parsed.
+      const refusal = guard.admit(raw);
+      if (refusal) {
+        queue = queue.then(() => {
+          if (!closed) socket.send(refusal);
+        });
+        return;
+      }
       queue = queue.then(() => handle(raw)).catch((err: unknown) => {
         request.log.warn({ msg: "websocket: message failed", err: (err as Error).message });
         error("message", "could not be handled: try again");
