@@ -52,6 +52,7 @@ export const readmeCommands: ReadmeCommand[] = [
   { script: "bench:indexer", args: ["--quick", "--json"], timeoutMs: 300_000 },
   { script: "bench:bridge", args: ["--quick", "--json"], timeoutMs: 300_000 },
   { script: "bench:vpp", args: ["--quick", "--json"], timeoutMs: 300_000 },
+  { script: "soak", args: ["--quick", "--json"], timeoutMs: 400_000 },
   { script: "bench:api", args: ["--quick", "--json"], timeoutMs: 300_000 },
   { script: "build:web", args: [] },
   { script: "deploy", args: [], needsNode: true, expect: /deployed|EnergyMarket/i },

@@ -1,0 +1,334 @@
+// The soak's core (bench/soak.ts prints it, test/scripts/soak.test.ts checks it): a node in
+// this process on a temporary data folder, households registered through the API (meter key in
+// the registry, MQTT device credential, buyers funded and approved), then a steady load from a
+// worker thread (bench/soakLoad.ts) while this thread samples the node once a period: RSS and
+// heap, event-loop delay, the load's API latency, the queues (engine op log, fills not yet
+// settled, bridge outbox, keeper actions), the data folder on disk. After the load, the queues
+// get up to `drainSeconds` to empty; what is left is reported.
+//
+// In-process rather than a child process: the queues and the event loop are read directly
+// (the node's /metrics has neither the op log queue nor event-loop delay), and the load runs in
+// a worker so heap and event-loop figures are the node's alone. RSS is the process's: it
+// includes the worker's isolate (flat after its start-up; its own heap is reported apart).
+import { execFile } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { monitorEventLoopDelay } from "node:perf_hooks";
+import { promisify } from "node:util";
+import { Worker } from "node:worker_threads";
+import pino from "pino";
+import { createSiweMessage } from "viem/siwe";
+import { privateKeyToAccount } from "viem/accounts";
+import { createPublicClient, createWalletClient, erc20Abi, http, keccak256, maxUint256, toHex, type Hex } from "viem";
+import { deriveMeterKeyPair } from "../bridge/readingSignature.js";
+import { readNodeConfig } from "../server/config.js";
+import { nodePlugins } from "../server/plugins.js";
+import { startNode, type RunningNode } from "../server/startNode.js";
+import type { FromWorker, SlowRequest, SoakHousehold, SoakLoadJob, SoakLoadWindow } from "./soakLoad.js";
+
+export interface RunSoakParameters {
+  /** Seconds of load. */
+  durationSeconds: number;
+  /** Seconds between samples (60 in a soak; less in a test). */
+  sampleSeconds?: number;
+  /** Even: half buyers, half sellers. */
+  households: number;
+  /** Orders per second. */
+  rate: number;
+  crossPct?: number;
+  /** Longest wait for the queues to empty after the load. Default 60. */
+  drainSeconds?: number;
+  /** Seconds between one meter's readings. Default 60 (a test: less, so every meter reports in its run). */
+  readingEverySeconds?: number;
+  /** Progress lines (stderr in the CLI). */
+  log?: (line: string) => void;
+}
+
+/** The node at one moment. Memory in MB, times in ms; counters cumulative unless said. */
+export interface SoakSample {
+  /** Minutes since the load started (0: before it; the drained row after it stopped). */
+  minute: number;
+  label: "start" | "load" | "end" | "drained";
+  rssMb: number;
+  heapUsedMb: number;
+  eventLoopP99Ms: number;
+  eventLoopMaxMs: number;
+  /** This window's order placements, as the load timed them. */
+  apiP50Ms: number;
+  apiP99Ms: number;
+  apiMaxMs: number;
+  /** Counted when sent; accepted, refused and errors when answered (a window may answer a few sent in the one before). */
+  placed: number;
+  accepted: number;
+  refused: number;
+  errors: number;
+  /** Orders the pacer skipped because too many requests were waiting. */
+  behind: number;
+  readingsPublished: number;
+  /** Engine op log: operations applied in memory, not yet durable. */
+  engineQueuedOps: number;
+  /** Fills the settler has still to send (engine.settleableFills) and fills sent, not yet mined. */
+  settlerPendingFills: number;
+  settlingFills: number;
+  /** Delivery reports decided, not yet on chain (the bridge's outbox). */
+  bridgeOutbox: number;
+  /** Keeper actions pending or in flight; absent keeper: 0. */
+  keeperQueued: number;
+  diskMb: number;
+  /** Cumulative. */
+  fills: number;
+  settled: number;
+  failedFills: number;
+  readingsAccepted: number;
+  readingsDeadLettered: number;
+}
+
+export interface SoakResult {
+  node: { database: string; households: number; rate: number; crossPct: number; durationSeconds: number; sampleSeconds: number; onboardingMs: number; keeper: boolean };
+  samples: SoakSample[];
+  /** Least squares per minute over the load samples after the first minute; null with fewer than two. */
+  slopes: { rssMbPerMin: number | null; heapMbPerMin: number | null; diskMbPerMin: number | null };
+  worstRequest: (SlowRequest & { minute: number }) | null;
+  refusals: Record<string, { count: number; example: string }>;
+  totals: { placed: number; accepted: number; refused: number; errors: number; behind: number; fills: number; settled: number; failedFills: number };
+  drain: { drained: boolean; waitedMs: number; left: { engineQueuedOps: number; settlerPendingFills: number; settlingFills: number; bridgeOutbox: number; keeperQueued: number } };
+}
+
+const MB = 1024 * 1024;
+const run = promisify(execFile);
+
+/** Bytes the folder takes on disk (du), in MB. */
+async function diskMb(dir: string): Promise<number> {
+  const { stdout } = await run("du", ["-sk", dir]);
+  return Math.round((Number(stdout.split(/\s/)[0]) / 1024) * 100) / 100;
+}
+
+/** Least-squares slope of y over x; null with fewer than two distinct x. */
+export function leastSquaresSlope(points: readonly { x: number; y: number }[]): number | null {
+  if (points.length < 2) return null;
+  const n = points.length;
+  const mx = points.reduce((a, p) => a + p.x, 0) / n;
+  const my = points.reduce((a, p) => a + p.y, 0) / n;
+  let sxx = 0;
+  let sxy = 0;
+  for (const p of points) {
+    sxx += (p.x - mx) ** 2;
+    sxy += (p.x - mx) * (p.y - my);
+  }
+  return sxx === 0 ? null : Math.round((sxy / sxx) * 1000) / 1000;
+}
+
+async function onboardHouseholds(node: RunningNode, count: number, region: string, log: (l: string) => void): Promise<{ households: SoakHousehold[]; chain: any }> {
+  const api = async (pathname: string, init: { method?: string; token?: string; body?: unknown } = {}) => {
+    const res = await fetch(`${node.url}${pathname}`, {
+      method: init.method ?? "GET",
+      headers: { ...(init.token ? { authorization: `Bearer ${init.token}` } : {}), ...(init.body !== undefined ? { "content-type": "application/json" } : {}) },
+      ...(init.body !== undefined ? { body: JSON.stringify(init.body) } : {}),
+    });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`${init.method ?? "GET"} ${pathname}: ${res.status} ${text}`);
+    return text ? JSON.parse(text) : undefined;
+  };
+  const signIn = async (key: Hex) => {
+    const account = privateKeyToAccount(key);
+    const { nonce } = await api("/v1/auth/nonce");
+    const message = createSiweMessage({ address: account.address, chainId: node.chainId, domain: new URL(node.url).host, nonce, uri: node.url, version: "1" });
+    return (await api("/v1/auth/login", { method: "POST", body: { message, signature: await account.signMessage({ message }) } })).token as string;
+  };
+  const inBatches = async <T, R>(items: readonly T[], size: number, f: (t: T, i: number) => Promise<R>): Promise<R[]> => {
+    const out: R[] = [];
+    for (let i = 0; i < items.length; i += size) out.push(...await Promise.all(items.slice(i, i + size).map((t, j) => f(t, i + j))));
+    return out;
+  };
+
+  const chain = await api("/v1/chain");
+  const operator = await signIn(node.operatorKey!);
+  const homes = Array.from({ length: count }, (_, i) => {
+    const key = keccak256(toHex(`soak household ${i}`));
+    return { i, key, address: privateKeyToAccount(key).address, side: (i % 2) as 0 | 1, meterId: `soak-${i}`, meter: deriveMeterKeyPair(`soak meter ${i}`) };
+  });
+  // The node's admin key sends registrations and faucet payments, its nonces one at a time.
+  const t0 = Date.now();
+  for (const h of homes) {
+    await api("/v1/prosumers", {
+      method: "POST", token: operator,
+      body: { address: h.address, meterId: h.meterId, zone: "ZONE-A", sources: ["solar"], exportLimitW: 10_000_000, importLimitW: 10_000_000, meterSigner: h.meter.signer },
+    });
+  }
+  log(`${count} households registered with meter keys (${Date.now() - t0} ms)`);
+  const credentials = await inBatches(homes, 8, (h) =>
+    api("/v1/devices", { method: "POST", token: operator, body: { deviceId: h.meterId, deviceType: "smart-meter", region } }) as Promise<{ username: string; password: string }>);
+  const tokens = await inBatches(homes, 8, (h) => signIn(h.key));
+  const buyers = homes.filter((h) => h.side === 0);
+  for (const h of buyers) await api("/v1/faucet", { method: "POST", token: tokens[h.i]!, body: { amount: 10_000 } });
+  const chainDef = { id: node.chainId, name: "soak", nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 }, rpcUrls: { default: { http: [node.rpcUrl] } } } as const;
+  const publicClient = createPublicClient({ transport: http(node.rpcUrl), pollingInterval: 50 });
+  await inBatches(buyers, 16, async (h) => {
+    const wallet = createWalletClient({ chain: chainDef, account: privateKeyToAccount(h.key), transport: http(node.rpcUrl) });
+    const hash = await wallet.writeContract({ address: chain.contracts.PaymentToken, abi: erc20Abi, functionName: "approve", args: [chain.contracts.EnergyMarket, maxUint256] });
+    await publicClient.waitForTransactionReceipt({ hash });
+  });
+  log(`credentials issued, ${buyers.length} buyers funded and approved (${Date.now() - t0} ms in all)`);
+  return {
+    chain,
+    households: homes.map((h) => ({
+      address: h.address, key: h.key, side: h.side, token: tokens[h.i]!, meterId: h.meterId, meterKey: h.meter.privateKey,
+      mqttUsername: credentials[h.i]!.username, mqttPassword: credentials[h.i]!.password,
+    })),
+  };
+}
+
+export async function runSoak(p: RunSoakParameters): Promise<SoakResult> {
+  const log = p.log ?? (() => undefined);
+  const sampleSeconds = p.sampleSeconds ?? 60;
+  const crossPct = p.crossPct ?? 50;
+  const drainSeconds = p.drainSeconds ?? 60;
+  const dir = await mkdtemp(path.join(tmpdir(), "soak-"));
+  const dataDir = path.join(dir, "data");
+  const node = await startNode({
+    config: readNodeConfig({
+      PORT: "0", CHAIN_PORT: "0", MQTT_PORT: "0", DATA_DIR: dataDir, DEPLOYMENTS_DIR: path.join(dir, "deployments"), TEST_ACCOUNTS: "0",
+      RATE_LIMIT_PER_IP: "0", RATE_LIMIT_PER_ADDRESS: "0",
+    }, {}),
+    plugins: nodePlugins,
+    logger: pino({ name: "soak", level: process.env.LOG_LEVEL ?? "warn" }, pino.destination(2)),
+  });
+  let worker: Worker | undefined;
+  try {
+    log(`node up at ${node.url} (${node.database}), data in ${dataDir}`);
+    const region = "soak";
+    const onboardStarted = Date.now();
+    const { households, chain } = await onboardHouseholds(node, p.households, region, log);
+    const onboardingMs = Date.now() - onboardStarted;
+    const market = (chain.markets as { zone: string; zoneId: Hex; gateClosureSeconds: number }[]).find((m) => m.zone === "ZONE-A")!;
+    const job: SoakLoadJob = {
+      url: node.url, mqttUrl: node.mqttUrl, topicRoot: node.bridge.topicRoot, region, domain: chain.eip712.domain, zone: "ZONE-A", zoneId: market.zoneId,
+      gateClosureSeconds: market.gateClosureSeconds, households, rate: p.rate, crossPct, readingEverySeconds: p.readingEverySeconds ?? 60,
+    };
+
+    // ---- the load's worker and its windows
+    // A TypeScript worker needs tsx: given on the command line under `tsx`, not under mocha's loader.
+    const withTsx = process.execArgv.some((a) => a.includes("tsx")) ? process.execArgv : [...process.execArgv, "--import", import.meta.resolve("tsx/esm")];
+    worker = new Worker(new URL("./soakLoad.ts", import.meta.url), { workerData: { soakLoad: job }, execArgv: withTsx });
+    const waiting: ((m: FromWorker) => void)[] = [];
+    let workerFailure: Error | undefined;
+    worker.on("message", (m: FromWorker) => {
+      if (m.type === "error") workerFailure = new Error(`soak load: ${m.message}`);
+      waiting.shift()?.(m);
+    });
+    worker.on("error", (err) => {
+      workerFailure = err;
+      for (const w of waiting.splice(0)) w({ type: "error", message: err.message });
+    });
+    const next = () => new Promise<FromWorker>((resolve) => waiting.push(resolve));
+    const ready = await next();
+    if (ready.type !== "ready") throw workerFailure ?? new Error(`soak load did not start: ${JSON.stringify(ready)}`);
+    const askWindow = async (type: "sample" | "stop"): Promise<SoakLoadWindow> => {
+      const answer = next();
+      worker!.postMessage({ type });
+      const m = await answer;
+      if (m.type !== "window") throw workerFailure ?? new Error(`soak load: ${JSON.stringify(m)}`);
+      return m.window;
+    };
+
+    const loop = monitorEventLoopDelay({ resolution: 10 });
+    loop.enable();
+    const ms = (ns: number) => Math.round((ns / 1e6) * 10) / 10;
+    const samples: SoakSample[] = [];
+    const refusals: SoakResult["refusals"] = {};
+    let worst: SoakResult["worstRequest"] = null;
+    const loadStarted = Date.now();
+    const minuteNow = () => Math.round(((Date.now() - loadStarted) / 60_000) * 100) / 100;
+    const emptyWindow: SoakLoadWindow = { placed: 0, accepted: 0, refused: 0, errors: 0, refusals: {}, latencyMs: { p50: 0, p99: 0, max: 0 }, slowest: null, behind: 0, readingsPublished: 0, readingErrors: 0 };
+
+    const queues = () => {
+      let settling = 0;
+      let settled = 0;
+      let failed = 0;
+      for (const f of node.engine.state.fills) {
+        if (f.status === "settling") settling++;
+        else if (f.status === "executed") settled++;
+        else if (f.status === "failed") failed++;
+      }
+      const keeper = node.keeper?.metrics();
+      return {
+        engineQueuedOps: node.engine.stats().queuedOps,
+        settlerPendingFills: node.engine.settleableFills().length,
+        settlingFills: settling,
+        bridgeOutbox: node.bridge.metrics().confirmationsPending,
+        keeperQueued: keeper ? keeper.pending + keeper.inFlight : 0,
+        fills: node.engine.state.fills.length, settled, failedFills: failed,
+      };
+    };
+    const takeSample = async (label: SoakSample["label"], w: SoakLoadWindow, minute = minuteNow()): Promise<SoakSample> => {
+      const mem = process.memoryUsage();
+      const bridge = node.bridge.metrics();
+      const q = queues();
+      const sample: SoakSample = {
+        minute, label,
+        rssMb: Math.round((mem.rss / MB) * 10) / 10, heapUsedMb: Math.round((mem.heapUsed / MB) * 10) / 10,
+        eventLoopP99Ms: ms(loop.percentile(99)), eventLoopMaxMs: ms(loop.max),
+        apiP50Ms: w.latencyMs.p50, apiP99Ms: w.latencyMs.p99, apiMaxMs: w.latencyMs.max,
+        placed: w.placed, accepted: w.accepted, refused: w.refused, errors: w.errors, behind: w.behind, readingsPublished: w.readingsPublished,
+        ...q, diskMb: await diskMb(dataDir),
+        readingsAccepted: bridge.accepted, readingsDeadLettered: Object.values(bridge.deadLettered).reduce((a, b) => a + (b ?? 0), 0),
+      };
+      loop.reset();
+      for (const [status, r] of Object.entries(w.refusals)) {
+        const t = (refusals[status] ??= { count: 0, example: r.example });
+        t.count += r.count;
+      }
+      if (w.slowest && (!worst || w.slowest.ms > worst.ms)) worst = { ...w.slowest, minute };
+      samples.push(sample);
+      log(`${label} ${minute.toFixed(2)} min: rss ${sample.rssMb} MB, heap ${sample.heapUsedMb} MB, loop p99 ${sample.eventLoopP99Ms} ms, api p99 ${sample.apiP99Ms} ms, ` +
+        `${sample.accepted}/${sample.placed} accepted, settled ${sample.settled}/${sample.fills}, queues ${sample.engineQueuedOps}/${sample.settlerPendingFills}/${sample.bridgeOutbox}/${sample.keeperQueued}, disk ${sample.diskMb} MB`);
+      return sample;
+    };
+
+    await takeSample("start", emptyWindow, 0);
+    const periods = Math.max(1, Math.round(p.durationSeconds / sampleSeconds));
+    for (let i = 1; i <= periods; i++) {
+      const until = loadStarted + Math.min(i * sampleSeconds, p.durationSeconds) * 1000;
+      await new Promise((r) => setTimeout(r, Math.max(0, until - Date.now())));
+      if (workerFailure) throw workerFailure;
+      if (i < periods) await takeSample("load", await askWindow("sample"));
+      else await takeSample("end", await askWindow("stop"), Math.round((p.durationSeconds / 60) * 100) / 100);
+    }
+
+    // ---- drain: nothing should stay queued once the load stops
+    const drainStarted = Date.now();
+    let left = queues();
+    const busy = (q: typeof left) => q.engineQueuedOps + q.settlerPendingFills + q.settlingFills + q.bridgeOutbox + q.keeperQueued > 0;
+    while (busy(left) && Date.now() - drainStarted < drainSeconds * 1000) {
+      await new Promise((r) => setTimeout(r, 500));
+      left = queues();
+    }
+    const waitedMs = Date.now() - drainStarted;
+    await takeSample("drained", emptyWindow);
+
+    const afterWarmUp = samples.filter((s) => (s.label === "load" || s.label === "end") && s.minute >= 1);
+    const slope = (f: (s: SoakSample) => number) => leastSquaresSlope(afterWarmUp.map((s) => ({ x: s.minute, y: f(s) })));
+    const sum = (f: (s: SoakSample) => number) => samples.reduce((a, s) => a + f(s), 0);
+    const last = samples[samples.length - 1]!;
+    return {
+      node: { database: node.database, households: p.households, rate: p.rate, crossPct, durationSeconds: p.durationSeconds, sampleSeconds, onboardingMs, keeper: node.keeper !== undefined },
+      samples,
+      slopes: { rssMbPerMin: slope((s) => s.rssMb), heapMbPerMin: slope((s) => s.heapUsedMb), diskMbPerMin: slope((s) => s.diskMb) },
+      worstRequest: worst,
+      refusals,
+      totals: {
+        placed: sum((s) => s.placed), accepted: sum((s) => s.accepted), refused: sum((s) => s.refused), errors: sum((s) => s.errors), behind: sum((s) => s.behind),
+        fills: last.fills, settled: last.settled, failedFills: last.failedFills,
+      },
+      drain: {
+        drained: !busy(left), waitedMs,
+        left: { engineQueuedOps: left.engineQueuedOps, settlerPendingFills: left.settlerPendingFills, settlingFills: left.settlingFills, bridgeOutbox: left.bridgeOutbox, keeperQueued: left.keeperQueued },
+      },
+    };
+  } finally {
+    await worker?.terminate();
+    await node.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
