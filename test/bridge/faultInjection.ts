@@ -99,14 +99,17 @@ export interface OwnMosquitto {
 /** A Mosquitto on a free port with persistence in a temp folder (saved when it stops). */
 export async function startOwnMosquitto(): Promise<OwnMosquitto> {
   const dir = await mkdtemp(path.join(tmpdir(), "bridge-mosquitto-"));
-  const port = await freePort();
   const conf = path.join(dir, "mosquitto.conf");
-  await writeFile(conf, [
-    `listener ${port} 127.0.0.1`, "allow_anonymous true", "persistence true", `persistence_location ${dir}/`,
-    // Run as whoever started us (root in CI), so it can write the persistence folder.
-    ...(process.getuid?.() === 0 ? ["user root"] : []),
-    "max_queued_messages 100000", "",
-  ].join("\n"));
+  let port = 0;
+  const configure = async () => {
+    port = await freePort();
+    await writeFile(conf, [
+      `listener ${port} 127.0.0.1`, "allow_anonymous true", "persistence true", `persistence_location ${dir}/`,
+      // Run as whoever started us (root in CI), so it can write the persistence folder.
+      ...(process.getuid?.() === 0 ? ["user root"] : []),
+      "max_queued_messages 100000", "",
+    ].join("\n"));
+  };
   let proc: ChildProcess | undefined;
   const start = async () => {
     proc = spawn(mosquittoBinary(), ["-c", conf], { stdio: ["ignore", "pipe", "pipe"] });
@@ -128,7 +131,17 @@ export async function startOwnMosquitto(): Promise<OwnMosquitto> {
     proc.kill("SIGTERM");
     await exited;
   };
-  await start();
+  // The free port is only free when asked: another process may take it before Mosquitto binds.
+  // The first start picks again then; a restart keeps its port (the clients reconnect to it).
+  for (let attempt = 1; ; attempt++) {
+    await configure();
+    try {
+      await start();
+      break;
+    } catch (err) {
+      if (attempt >= 5 || !/address already in use|Error: Address/i.test((err as Error).message)) throw err;
+    }
+  }
   return {
     url: `mqtt://127.0.0.1:${port}`, start, stop,
     close: async () => {
