@@ -10,7 +10,7 @@
 // settled. Printed: the table, the slopes of RSS, heap and disk (MB/min, least squares after the
 // first minute), the worst request, and what was still queued up to S seconds after the load.
 // `--quick`: 1 minute, 20 households, 20 orders/s (a README check).
-import { readBenchArgs, size } from "./benchArgs.js";
+import { readBenchArgs, size, text } from "./benchArgs.js";
 import { runSoak, type SoakResult } from "./soakRun.js";
 
 const args = readBenchArgs("soak", {
@@ -18,6 +18,7 @@ const args = readBenchArgs("soak", {
   households: size({ help: "households placing orders, half buyers and half sellers, each with a meter", integer: true, min: 2, max: 2_000, multipleOf: 2, default: 300, quick: 20 }),
   rate: size({ help: "orders per second", above: 0, max: 5_000, default: 200, quick: 20 }),
   "cross-pct": size({ help: "per cent of buy orders priced to cross the asks", integer: true, min: 0, max: 100, default: 50 }),
+  chain: text({ help: "embedded: the node's in-process chain; anvil: Anvil in a process of its own (the node's RSS is then its own)", choices: ["embedded", "anvil"], default: "embedded" }),
   "drain-seconds": size({ help: "longest wait for the queues to empty after the load", integer: true, min: 0, max: 600, default: 60 }),
 });
 
@@ -27,6 +28,7 @@ const result = await runSoak({
   rate: args.rate,
   crossPct: args["cross-pct"],
   drainSeconds: args["drain-seconds"],
+  chain: args.chain as "embedded" | "anvil",
   log: (line) => {
     if (!args.json) console.error(line);
   },
@@ -40,7 +42,9 @@ function formatSoak(r: SoakResult): string {
     ["min", (s) => s.minute.toFixed(2)],
     ["row", (s) => s.label],
     ["rss MB", (s) => s.rssMb.toFixed(1)],
+    ["chain MB", (s) => s.chainRssMb.toFixed(1)],
     ["heap MB", (s) => s.heapUsedMb.toFixed(1)],
+    ["ext MB", (s) => s.externalMb.toFixed(1)],
     ["loop p99", (s) => s.eventLoopP99Ms.toFixed(1)],
     ["loop max", (s) => s.eventLoopMaxMs.toFixed(1)],
     ["api p99", (s) => s.apiP99Ms.toFixed(1)],
@@ -65,12 +69,14 @@ function formatSoak(r: SoakResult): string {
   const t = r.totals;
   const left = Object.entries(r.drain.left).filter(([, n]) => n > 0);
   return [
-    `${r.node.households} households, ${r.node.rate} orders/s (${r.node.crossPct} % of buys crossing) for ${(r.node.durationSeconds / 60).toFixed(2)} min on ${r.node.database}; onboarding ${(r.node.onboardingMs / 1000).toFixed(1)} s; keeper ${r.node.keeper ? "on" : "off"}`,
+    `${r.node.households} households, ${r.node.rate} orders/s (${r.node.crossPct} % of buys crossing) for ${(r.node.durationSeconds / 60).toFixed(2)} min on ${r.node.database}, chain ${r.node.chain === "anvil" ? "Anvil (own process; chain MB)" : "embedded (in the node's RSS)"}; onboarding ${(r.node.onboardingMs / 1000).toFixed(1)} s; keeper ${r.node.keeper ? "on" : "off"}`,
     "loop: the node's event-loop delay (ms); api: order placements of the row's minute, timed by the load (ms); to settle: fills not yet mined; RSS includes the load's worker thread",
     table,
     `slopes after the first minute: rss ${perMin(r.slopes.rssMbPerMin)}, heap ${perMin(r.slopes.heapMbPerMin)}, disk ${perMin(r.slopes.diskMbPerMin)}`,
     `orders: ${t.placed} placed, ${t.accepted} accepted, ${t.refused} refused, ${t.errors} errors, ${t.behind} not sent (too many waiting); fills ${t.fills}, settled ${t.settled}, failed ${t.failedFills}`,
     ...Object.entries(r.refusals).map(([status, x]) => `refused ${status} x${x.count}, e.g. ${x.example}`),
+    `bytes kept: ${r.perUnit.bytesPerOrder} per accepted order (all tables and the chain journal over orders), ${r.perUnit.bytesPerTrade} per settled trade, ${r.perUnit.bytesPerReading} per meter reading in bridge_readings; chain journal ${(r.perUnit.chainJournalBytes / 1e6).toFixed(1)} MB`,
+    `largest tables: ${r.tables.slice(0, 8).map((t) => `${t.table} ${(t.bytes / 1e6).toFixed(1)} MB`).join(", ")}`,
     `worst request: ${r.worstRequest ? `${r.worstRequest.ms} ms, sent ${r.worstRequest.sentAt} (minute ${r.worstRequest.minute}), status ${r.worstRequest.status}` : "none"}`,
     r.drain.drained
       ? `nothing queued at the end (drained ${(r.drain.waitedMs / 1000).toFixed(1)} s after the load)`

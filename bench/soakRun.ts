@@ -16,6 +16,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { promisify } from "node:util";
+import { stat } from "node:fs/promises";
+import { sql } from "kysely";
 import { Worker } from "node:worker_threads";
 import pino from "pino";
 import { createSiweMessage } from "viem/siwe";
@@ -25,6 +27,8 @@ import { deriveMeterKeyPair } from "../bridge/readingSignature.js";
 import { readNodeConfig } from "../server/config.js";
 import { nodePlugins } from "../server/plugins.js";
 import { startNode, type RunningNode } from "../server/startNode.js";
+import { testEuroAbi } from "../contracts/client/abi.js";
+import { startSoakChain } from "./soakChain.js";
 import type { FromWorker, SlowRequest, SoakHousehold, SoakLoadJob, SoakLoadWindow } from "./soakLoad.js";
 
 export interface RunSoakParameters {
@@ -41,6 +45,9 @@ export interface RunSoakParameters {
   drainSeconds?: number;
   /** Seconds between one meter's readings. Default 60 (a test: less, so every meter reports in its run). */
   readingEverySeconds?: number;
+  /** "embedded" (default): the node's in-process EDR chain; "anvil": Anvil in its own process
+   *  (bench/soakChain.ts), so the node's RSS is its own. */
+  chain?: "embedded" | "anvil";
   /** Progress lines (stderr in the CLI). */
   log?: (line: string) => void;
 }
@@ -51,7 +58,11 @@ export interface SoakSample {
   minute: number;
   label: "start" | "load" | "end" | "drained";
   rssMb: number;
+  /** The external chain process's RSS (--chain anvil); 0 with the embedded chain (inside rssMb). */
+  chainRssMb: number;
   heapUsedMb: number;
+  /** Memory outside the JS heap that V8 knows of: ArrayBuffers (PGlite's WebAssembly memory among them) and other external. */
+  externalMb: number;
   eventLoopP99Ms: number;
   eventLoopMaxMs: number;
   /** This window's order placements, as the load timed them. */
@@ -85,13 +96,17 @@ export interface SoakSample {
 }
 
 export interface SoakResult {
-  node: { database: string; households: number; rate: number; crossPct: number; durationSeconds: number; sampleSeconds: number; onboardingMs: number; keeper: boolean };
+  node: { chain: "embedded" | "anvil"; database: string; households: number; rate: number; crossPct: number; durationSeconds: number; sampleSeconds: number; onboardingMs: number; keeper: boolean };
   samples: SoakSample[];
   /** Least squares per minute over the load samples after the first minute; null with fewer than two. */
   slopes: { rssMbPerMin: number | null; heapMbPerMin: number | null; diskMbPerMin: number | null };
   worstRequest: (SlowRequest & { minute: number }) | null;
   refusals: Record<string, { count: number; example: string }>;
   totals: { placed: number; accepted: number; refused: number; errors: number; behind: number; fills: number; settled: number; failedFills: number };
+  /** Bytes each table takes at the end (indexes and TOAST included), largest first; and per unit
+   *  of load: per accepted order, per settled trade, per accepted meter reading. */
+  tables: { table: string; bytes: number; rows: number }[];
+  perUnit: { bytesPerOrder: number; bytesPerTrade: number; bytesPerReading: number; chainJournalBytes: number };
   drain: { drained: boolean; waitedMs: number; left: { engineQueuedOps: number; settlerPendingFills: number; settlingFills: number; bridgeOutbox: number; keeperQueued: number } };
 }
 
@@ -102,6 +117,14 @@ const run = promisify(execFile);
 async function diskMb(dir: string): Promise<number> {
   const { stdout } = await run("du", ["-sk", dir]);
   return Math.round((Number(stdout.split(/\s/)[0]) / 1024) * 100) / 100;
+}
+
+async function fileBytes(file: string): Promise<number> {
+  try {
+    return (await stat(file)).size;
+  } catch {
+    return 0;
+  }
 }
 
 /** Least-squares slope of y over x; null with fewer than two distinct x. */
@@ -119,7 +142,7 @@ export function leastSquaresSlope(points: readonly { x: number; y: number }[]): 
   return sxx === 0 ? null : Math.round((sxy / sxx) * 1000) / 1000;
 }
 
-async function onboardHouseholds(node: RunningNode, count: number, region: string, log: (l: string) => void): Promise<{ households: SoakHousehold[]; chain: any }> {
+async function onboardHouseholds(node: RunningNode, count: number, region: string, log: (l: string) => void, adminKey?: Hex): Promise<{ households: SoakHousehold[]; chain: any }> {
   const api = async (pathname: string, init: { method?: string; token?: string; body?: unknown } = {}) => {
     const res = await fetch(`${node.url}${pathname}`, {
       method: init.method ?? "GET",
@@ -143,27 +166,39 @@ async function onboardHouseholds(node: RunningNode, count: number, region: strin
   };
 
   const chain = await api("/v1/chain");
-  const operator = await signIn(node.operatorKey!);
+  const operator = await signIn(adminKey ?? node.operatorKey!);
   const homes = Array.from({ length: count }, (_, i) => {
     const key = keccak256(toHex(`soak household ${i}`));
     return { i, key, address: privateKeyToAccount(key).address, side: (i % 2) as 0 | 1, meterId: `soak-${i}`, meter: deriveMeterKeyPair(`soak meter ${i}`) };
   });
   // The node's admin key sends registrations and faucet payments, its nonces one at a time.
   const t0 = Date.now();
-  for (const h of homes) {
-    await api("/v1/prosumers", {
+  // A few at a time: the registrar key's one nonce queue orders them, and on a chain with a block
+  // time they share blocks instead of waiting one block each.
+  await inBatches(homes, 16, (h) =>
+    api("/v1/prosumers", {
       method: "POST", token: operator,
       body: { address: h.address, meterId: h.meterId, zone: "ZONE-A", sources: ["solar"], exportLimitW: 10_000_000, importLimitW: 10_000_000, meterSigner: h.meter.signer },
-    });
-  }
+    }));
   log(`${count} households registered with meter keys (${Date.now() - t0} ms)`);
   const credentials = await inBatches(homes, 8, (h) =>
     api("/v1/devices", { method: "POST", token: operator, body: { deviceId: h.meterId, deviceType: "smart-meter", region } }) as Promise<{ username: string; password: string }>);
   const tokens = await inBatches(homes, 8, (h) => signIn(h.key));
   const buyers = homes.filter((h) => h.side === 0);
-  for (const h of buyers) await api("/v1/faucet", { method: "POST", token: tokens[h.i]!, body: { amount: 10_000 } });
   const chainDef = { id: node.chainId, name: "soak", nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 }, rpcUrls: { default: { http: [node.rpcUrl] } } } as const;
   const publicClient = createPublicClient({ transport: http(node.rpcUrl), pollingInterval: 50 });
+  if (adminKey) {
+    // An external chain has no faucet route: the token's admin mints to each buyer (and gas).
+    const admin = createWalletClient({ chain: chainDef, account: privateKeyToAccount(adminKey), transport: http(node.rpcUrl) });
+    const hashes: Hex[] = [];
+    for (const h of buyers) {
+      hashes.push(await admin.writeContract({ address: chain.contracts.PaymentToken, abi: testEuroAbi, functionName: "faucet", args: [h.address, 10_000n * 10n ** BigInt(chain.token.decimals)] }));
+      hashes.push(await admin.sendTransaction({ to: h.address, value: 10n ** 18n }));
+    }
+    for (const hash of hashes) await publicClient.waitForTransactionReceipt({ hash });
+  } else {
+    for (const h of buyers) await api("/v1/faucet", { method: "POST", token: tokens[h.i]!, body: { amount: 10_000 } });
+  }
   await inBatches(buyers, 16, async (h) => {
     const wallet = createWalletClient({ chain: chainDef, account: privateKeyToAccount(h.key), transport: http(node.rpcUrl) });
     const hash = await wallet.writeContract({ address: chain.contracts.PaymentToken, abi: erc20Abi, functionName: "approve", args: [chain.contracts.EnergyMarket, maxUint256] });
@@ -186,20 +221,27 @@ export async function runSoak(p: RunSoakParameters): Promise<SoakResult> {
   const drainSeconds = p.drainSeconds ?? 60;
   const dir = await mkdtemp(path.join(tmpdir(), "soak-"));
   const dataDir = path.join(dir, "data");
+  const chainKind = p.chain ?? "embedded";
+  const external = chainKind === "anvil" ? await startSoakChain(path.join(dir, "deployments")) : undefined;
   const node = await startNode({
     config: readNodeConfig({
       PORT: "0", CHAIN_PORT: "0", MQTT_PORT: "0", DATA_DIR: dataDir, DEPLOYMENTS_DIR: path.join(dir, "deployments"), TEST_ACCOUNTS: "0",
-      RATE_LIMIT_PER_IP: "0", RATE_LIMIT_PER_ADDRESS: "0",
+      RATE_LIMIT_PER_IP: "0", RATE_LIMIT_PER_ADDRESS: "0", ...external?.env,
+      // The node's tuning from the environment (KEEPER_ENABLED=0, ENGINE_*, RETENTION_*...), to compare runs.
+      ...Object.fromEntries(Object.entries(process.env).filter(([k, v]) => v !== undefined && /^(KEEPER|ENGINE|RETENTION|BRIDGE|SETTLEMENT|INTAKE)_/.test(k))) as Record<string, string>,
     }, {}),
     plugins: nodePlugins,
     logger: pino({ name: "soak", level: process.env.LOG_LEVEL ?? "warn" }, pino.destination(2)),
+  }).catch(async (err: unknown) => {
+    await external?.close();
+    throw err;
   });
   let worker: Worker | undefined;
   try {
     log(`node up at ${node.url} (${node.database}), data in ${dataDir}`);
     const region = "soak";
     const onboardStarted = Date.now();
-    const { households, chain } = await onboardHouseholds(node, p.households, region, log);
+    const { households, chain } = await onboardHouseholds(node, p.households, region, log, external?.adminKey);
     const onboardingMs = Date.now() - onboardStarted;
     const market = (chain.markets as { zone: string; zoneId: Hex; gateClosureSeconds: number }[]).find((m) => m.zone === "ZONE-A")!;
     const job: SoakLoadJob = {
@@ -267,7 +309,7 @@ export async function runSoak(p: RunSoakParameters): Promise<SoakResult> {
       const q = queues();
       const sample: SoakSample = {
         minute, label,
-        rssMb: Math.round((mem.rss / MB) * 10) / 10, heapUsedMb: Math.round((mem.heapUsed / MB) * 10) / 10,
+        rssMb: Math.round((mem.rss / MB) * 10) / 10, chainRssMb: external ? await external.rssMb() : 0, heapUsedMb: Math.round((mem.heapUsed / MB) * 10) / 10, externalMb: Math.round((mem.external / MB) * 10) / 10,
         eventLoopP99Ms: ms(loop.percentile(99)), eventLoopMaxMs: ms(loop.max),
         apiP50Ms: w.latencyMs.p50, apiP99Ms: w.latencyMs.p99, apiMaxMs: w.latencyMs.max,
         placed: w.placed, accepted: w.accepted, refused: w.refused, errors: w.errors, behind: w.behind, readingsPublished: w.readingsPublished,
@@ -281,7 +323,7 @@ export async function runSoak(p: RunSoakParameters): Promise<SoakResult> {
       }
       if (w.slowest && (!worst || w.slowest.ms > worst.ms)) worst = { ...w.slowest, minute };
       samples.push(sample);
-      log(`${label} ${minute.toFixed(2)} min: rss ${sample.rssMb} MB, heap ${sample.heapUsedMb} MB, loop p99 ${sample.eventLoopP99Ms} ms, api p99 ${sample.apiP99Ms} ms, ` +
+      log(`${label} ${minute.toFixed(2)} min: rss ${sample.rssMb} MB, heap ${sample.heapUsedMb} MB, external ${sample.externalMb} MB, loop p99 ${sample.eventLoopP99Ms} ms, api p99 ${sample.apiP99Ms} ms, ` +
         `${sample.accepted}/${sample.placed} accepted, settled ${sample.settled}/${sample.fills}, queues ${sample.engineQueuedOps}/${sample.settlerPendingFills}/${sample.bridgeOutbox}/${sample.keeperQueued}, disk ${sample.diskMb} MB`);
       return sample;
     };
@@ -307,16 +349,33 @@ export async function runSoak(p: RunSoakParameters): Promise<SoakResult> {
     const waitedMs = Date.now() - drainStarted;
     await takeSample("drained", emptyWindow);
 
+    // ---- where the bytes are: each table, and the chain journal
+    const sizes = await sql<{ table: string; bytes: string | bigint; rows: string | bigint }>`
+      select c.relname as table, pg_total_relation_size(c.oid) as bytes, c.reltuples::bigint as rows
+      from pg_class c join pg_namespace n on n.oid = c.relnamespace
+      where c.relkind = 'r' and n.nspname = 'public' order by 2 desc`.execute(node.services.indexer.db);
+    const tables = sizes.rows.map((r) => ({ table: r.table, bytes: Number(r.bytes), rows: Math.max(0, Number(r.rows)) }));
+    const chainJournalBytes = await fileBytes(path.join(dataDir, "chain", "chain-journal.ndjson"));
+    const totalDb = tables.reduce((a, t) => a + t.bytes, 0);
+    const lastSample = samples[samples.length - 1]!;
+    const accepted = samples.reduce((a, s) => a + s.accepted, 0);
     const afterWarmUp = samples.filter((s) => (s.label === "load" || s.label === "end") && s.minute >= 1);
     const slope = (f: (s: SoakSample) => number) => leastSquaresSlope(afterWarmUp.map((s) => ({ x: s.minute, y: f(s) })));
     const sum = (f: (s: SoakSample) => number) => samples.reduce((a, s) => a + f(s), 0);
     const last = samples[samples.length - 1]!;
     return {
-      node: { database: node.database, households: p.households, rate: p.rate, crossPct, durationSeconds: p.durationSeconds, sampleSeconds, onboardingMs, keeper: node.keeper !== undefined },
+      node: { chain: chainKind, database: node.database, households: p.households, rate: p.rate, crossPct, durationSeconds: p.durationSeconds, sampleSeconds, onboardingMs, keeper: node.keeper !== undefined },
       samples,
       slopes: { rssMbPerMin: slope((s) => s.rssMb), heapMbPerMin: slope((s) => s.heapUsedMb), diskMbPerMin: slope((s) => s.diskMb) },
       worstRequest: worst,
       refusals,
+      tables,
+      perUnit: {
+        bytesPerOrder: Math.round((totalDb + chainJournalBytes) / Math.max(1, accepted)),
+        bytesPerTrade: Math.round((totalDb + chainJournalBytes) / Math.max(1, lastSample.settled)),
+        bytesPerReading: Math.round(tables.filter((t) => t.table.startsWith("bridge_readings")).reduce((a, t) => a + t.bytes, 0) / Math.max(1, lastSample.readingsAccepted)),
+        chainJournalBytes,
+      },
       totals: {
         placed: sum((s) => s.placed), accepted: sum((s) => s.accepted), refused: sum((s) => s.refused), errors: sum((s) => s.errors), behind: sum((s) => s.behind),
         fills: last.fills, settled: last.settled, failedFills: last.failedFills,
@@ -329,6 +388,7 @@ export async function runSoak(p: RunSoakParameters): Promise<SoakResult> {
   } finally {
     await worker?.terminate();
     await node.close();
+    await external?.close();
     await rm(dir, { recursive: true, force: true });
   }
 }

@@ -79,7 +79,10 @@ export async function decideDueDeliveries(deps: DecideDependencies): Promise<Dec
       .execute();
     for (const r of known) deps.decided.add(r.trade_id);
   }
-  deps.tradesDue.forget(listed.filter((t) => deps.decided.has(t.trade.tradeId)).map((t) => t.trade.tradeId));
+  const done = listed.filter((t) => deps.decided.has(t.trade.tradeId)).map((t) => t.trade.tradeId);
+  deps.tradesDue.forget(done);
+  // Forgotten by the source, a trade is never listed again: `decided` need not remember it.
+  for (const id of done) deps.decided.delete(id);
   const due = candidates.filter((t) => !deps.decided.has(t.trade.tradeId));
   if (due.length === 0) return [];
 

@@ -190,6 +190,7 @@ export async function startBridge(p: StartBridgeParameters): Promise<Bridge> {
 
   async function runTick() {
     await step("registry", () => directory.refresh());
+    await step("trades", () => tradesDue.prefetch());
     await step("decide", async () => {
       const windows = await decideDueDeliveries({
         db, tradesDue, directory, clock, decided, metrics, logger, market: p.market, connectedSinceMs: () => connectedSinceMs,

@@ -12,6 +12,7 @@
 // reorg it has not caught up with yet, or one deeper than its depth (which stops it). Blocks
 // link to their parents by hash, so the checkpoint block being the chain's makes every block
 // under it, each trade's included, the chain's.
+import { setImmediate as nextTurn } from "node:timers/promises";
 import type { Kysely } from "kysely";
 import { BlockNotFoundError, type Hex, type PublicClient } from "viem";
 import { tradeLeaf, type Trade } from "../contracts/client/trade.js";
@@ -31,6 +32,10 @@ export interface TradesDue {
   listTradesEndingBy(endBy: bigint): Promise<ProvenTrade[]>;
   /** The bridge has decided these; the source may drop them. */
   forget(tradeIds: readonly bigint[]): void;
+  /** Takes in (and proves) trades that became final since the last call, a bounded number at a
+   *  time: called every tick, so the work keeps pace with settlement instead of piling up until
+   *  the first delivery window is due. */
+  prefetch(): Promise<void>;
 }
 
 export interface CreateIndexedTradesDueParameters {
@@ -45,6 +50,9 @@ export interface CreateIndexedTradesDueParameters {
 }
 
 const PAGE = 1_000;
+/** Most trades proved in one pull: ~0.1 ms each (a keccak leaf and its share of the tree), so a
+ *  pull holds the thread for a few ms between turns, however far behind it starts. */
+const MOST_PER_PULL = 5_000;
 
 export function createIndexedTradesDue({ db, chainId, finalityDepth, client, logger }: CreateIndexedTradesDueParameters): TradesDue {
   const open = new Map<bigint, ProvenTrade>();
@@ -68,14 +76,16 @@ export function createIndexedTradesDue({ db, chainId, finalityDepth, client, log
     }
     const depthFloor = checkpoint.block_number - BigInt(finalityDepth);
     const final = depthFloor < windowFloor ? depthFloor : windowFloor;
-    for (;;) {
+    for (let proved = 0; proved < MOST_PER_PULL; ) {
       const rows = await listTrades(db, chainId, {}, { order: "asc", limit: PAGE, ...(lastTaken !== undefined ? { after: lastTaken } : {}) });
       const firstNotFinal = rows.findIndex((r) => r.executed_block > final);
       const taken = firstNotFinal === -1 ? rows : rows.slice(0, firstNotFinal);
       await prove(taken);
+      proved += taken.length;
       if (taken.length > 0) lastTaken = taken.at(-1)!.trade_id;
       if (taken.length < PAGE) return checkpoint;
     }
+    return checkpoint;
   }
 
   /** Proofs against each batch's stored trades, the leaves of its root (the same query as GET /v1/trades/:id). */
@@ -88,6 +98,8 @@ export function createIndexedTradesDue({ db, chainId, finalityDepth, client, log
       trades.forEach((trade, i) => {
         if (wanted.delete(trade.tradeId)) open.set(trade.tradeId, { trade, proof: proofs[i]! });
       });
+      // Between batches, the node's requests go first.
+      await nextTurn();
     }
     // The indexer writes a batch's trades with its BatchSettled in one transaction.
     if (wanted.size > 0) throw new Error(`indexer: trades ${[...wanted].join(", ")} are not among their batch's stored trades`);
@@ -130,6 +142,10 @@ export function createIndexedTradesDue({ db, chainId, finalityDepth, client, log
         state = "ok";
       }
       return due;
+    },
+    async prefetch() {
+      pulling ??= pull().finally(() => (pulling = undefined));
+      await pulling;
     },
     forget(tradeIds) {
       // The cursor only moves forward, so a forgotten trade never returns.

@@ -232,6 +232,8 @@ export async function runDemo(options: RunDemoOptions = {}): Promise<RunDemoResu
       // The keeper looks at the chain's latest block every 100 ms (one read when nothing is due):
       // each move of the clock past a deadline is acted on at once.
       KEEPER_TICK_MS: "100",
+      // The day's cross-checks read every order and fill from the engine's memory: keep them there.
+      ENGINE_RETAIN_CLOSED_SECONDS: String(366 * 86_400),
     }, {});
     for (const zone of community.zoneIds) {
       if (!config.markets.some((m) => m.zone === zone)) throw new ValidationError("zones", `the node has no market for zone ${zone}`);
@@ -395,7 +397,7 @@ export async function runDemo(options: RunDemoOptions = {}): Promise<RunDemoResu
       );
       plans.delete(k);
       placedByInterval.delete(k);
-      return { orders: placed.length, trades: ids.reduce((s, id) => s + engine.getOrder(id)!.fillIds.filter((f) => engine.state.fills[f]!.status === "executed").length, 0) / 2 };
+      return { orders: placed.length, trades: ids.reduce((s, id) => s + engine.getOrder(id)!.fillIds.filter((f) => engine.state.fills.get(f)!.status === "executed").length, 0) / 2 };
     };
 
     const dayStarted = performance.now();
@@ -546,12 +548,12 @@ async function waitForSettlement(engine: Engine, orderIds: readonly Hex[]): Prom
   let next = 0;
   await until(() => {
     // A fill's verdict never changes back, so a cursor need not look at a settled fill again.
-    while (next < ids.length && ["executed", "failed"].includes(engine.state.fills[ids[next]!]!.status)) next++;
+    while (next < ids.length && ["executed", "failed"].includes(engine.state.fills.get(ids[next]!)!.status)) next++;
     if (next < ids.length) return false;
     // A refused fill may have given an order its volume back before gate closure.
     for (const id of orderIds) for (const f of engine.getOrder(id)!.fillIds) if (!fillIds.has(f)) return (fillIds.add(f), ids.push(f), false);
     return true;
-  }, () => `${ids.length - next} of ${ids.length} fills to settle (settler stuck? first waiting: ${JSON.stringify(engine.state.fills[ids[next]!], (_k, v) => (typeof v === "bigint" ? v.toString() : v))})`);
+  }, () => `${ids.length - next} of ${ids.length} fills to settle (settler stuck? first waiting: ${JSON.stringify(engine.state.fills.get(ids[next]!), (_k, v) => (typeof v === "bigint" ? v.toString() : v))})`);
 }
 
 /** Renews the sessions that would expire within half an hour of `nowMs`. */

@@ -32,6 +32,7 @@ import { bookKey, INTERVAL_SECONDS, nextTradableInterval, toMarket, zoneLabel, t
 import { forwardPriceCurve } from "./pricing/forwardPriceCurve.js";
 import { createReferencePricer, type MarketConditions } from "./referencePrice.js";
 import { createOpLog, type OpLogGroup, type OpLogStats } from "./store/createOpLog.js";
+import { archivedOrdersOf, archiveOrders, findArchivedOrder, latestSnapshot, saveSnapshot } from "./store/engineArchive.js";
 import { decodePayload, encodePayload, loadOps, migrateEngineStore, type EngineDatabase } from "./store/engineStore.js";
 
 export { EngineError, EngineFailedError } from "./errors.js";
@@ -73,6 +74,9 @@ export interface EngineDeps {
   timeZone?: string;
   /** Most operations in one log write (default 1,000). */
   maxOpsPerWrite?: number;
+  /** Operations between two snapshots of the state (default 200,000): a restart loads the
+   *  latest and replays only the operations after it. Taken when books are forgotten. */
+  snapshotEveryOps?: number;
   /** Worker threads computing order digests and recovering signers (intake/createSignaturePool.ts);
    *  0 (default) does it on the calling thread. Same results either way; close() stops them. */
   intakeWorkers?: number;
@@ -118,7 +122,12 @@ const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 export async function createEngine(deps: EngineDeps) {
   const markets = deps.markets.map((m, i) => toMarket(m, i));
   await migrateEngineStore(deps.db);
-  const state = new EngineState(markets);
+  // Rebuild before taking anything new: the latest snapshot, then the log's operations after it.
+  const snapshot = await latestSnapshot(deps.db);
+  const state = snapshot ? EngineState.fromSnapshot(markets, snapshot) : new EngineState(markets);
+  for await (const page of loadOps(deps.db, state.lastSeq)) for (const row of page) state.apply(row.seq, decodePayload<EngineOp>(row.payload));
+  let snapshotSeq = snapshot?.lastSeq ?? 0;
+  const snapshotEveryOps = deps.snapshotEveryOps ?? 200_000;
   const recoverOrder = createOrderRecoverer(deps.domain);
   const pricer = createReferencePricer(deps.timeZone);
   const referencePrice = deps.referencePrice ?? ((m: Market, intervalStart: number) => pricer.price(m, intervalStart));
@@ -128,8 +137,6 @@ export async function createEngine(deps: EngineDeps) {
     throw new RangeError(`bookHorizonSeconds must be a whole number of seconds >= ${INTERVAL_SECONDS}, got ${bookHorizonSeconds}`);
   }
 
-  // Rebuild from the log before taking anything new.
-  for (const row of await loadOps(deps.db)) state.apply(row.seq, decodePayload<EngineOp>(row.payload));
 
   // Indexes for the limit checks, so each costs O(that maker's orders) and never a scan of the
   // books. Per delivery interval (the chain counts a connection's use per window start), per
@@ -160,7 +167,7 @@ export async function createEngine(deps: EngineDeps) {
     let unsettled = 0n;
     let waiting = false;
     for (const id of order.fillIds) {
-      const fill = state.fills[id]!;
+      const fill = state.fills.get(id)!;
       if (settled(fill)) continue;
       waiting = true;
       unsettled += fill.amount;
@@ -528,7 +535,64 @@ export async function createEngine(deps: EngineDeps) {
     },
 
     fillsOf(order: OrderRecord): FillRecord[] {
-      return order.fillIds.map((i) => state.fills[i]!);
+      return order.fillIds.map((i) => state.fills.get(i)!);
+    },
+
+    /** An order and its fills, in memory or, once its book was forgotten, from the archive. */
+    async findOrder(id: Hex): Promise<{ order: OrderRecord; fills: FillRecord[] } | undefined> {
+      const order = state.orders.get(id);
+      if (order) return { order, fills: order.fillIds.map((i) => state.fills.get(i)!) };
+      return findArchivedOrder(deps.db, id);
+    },
+
+    /** `maker`'s orders, newest (latest accepted) first: memory and archive together. */
+    async ordersOf(maker: Address, options: { status?: OrderRecord["status"]; limit: number }): Promise<{ order: OrderRecord; fills: FillRecord[] }[]> {
+      const out: { order: OrderRecord; fills: FillRecord[] }[] = [];
+      const held = state.ordersOf(maker);
+      for (let i = held.length - 1; i >= 0 && out.length < options.limit; i--) {
+        const order = held[i]!;
+        if (!options.status || order.status === options.status) out.push({ order, fills: order.fillIds.map((f) => state.fills.get(f)!) });
+      }
+      // Archived orders may be newer than held ones (a near interval closes before a far one).
+      const archived = await archivedOrdersOf(deps.db, maker, options);
+      const seen = new Set(out.map((o) => o.order.id));
+      for (const a of archived) if (!seen.has(a.order.id)) out.push(a);
+      return out.sort((a, b) => b.order.seq - a.order.seq).slice(0, options.limit);
+    },
+
+    /**
+     * Takes books out of memory that closed, were settled and final, and whose interval ended
+     * `retainSeconds` ago: their orders (with fills) go to the archive first, then a logged
+     * "forget" removes them, so a replay forgets the same. Every `snapshotEveryOps` operations
+     * it also stores a snapshot of what is left. Returns the number of books forgotten.
+     */
+    async forgetSettled(now: number, retainSeconds: number, maxBooks = 200): Promise<number> {
+      assertRunning();
+      const books = state.forgettableBooks(now, retainSeconds, maxBooks);
+      if (books.length === 0) return 0;
+      // Final: nothing changes a closed book's orders once every fill is decided (a verdict on a
+      // decided fill is ignored, intake refuses closed books), so the archive is what is forgotten.
+      const archived: { order: OrderRecord; fills: FillRecord[] }[] = [];
+      for (const rec of books) for (const order of state.ordersInBook(rec.key)) archived.push({ order, fills: order.fillIds.map((i) => state.fills.get(i)!) });
+      await archiveOrders(deps.db, archived);
+      const keys = books.map((b) => b.key);
+      const { durable } = commit({ type: "forget", books: keys });
+      for (const key of keys) {
+        if (state.books.has(key)) continue;
+        lastBookViews.delete(key);
+        openBooks.delete(key);
+      }
+      const forgotten = keys.filter((k) => !state.books.has(k)).length;
+      // A snapshot now holds every operation up to the forget; encoded before anything else is applied.
+      const payload = state.lastSeq - snapshotSeq >= snapshotEveryOps ? state.snapshot() : undefined;
+      const encodedAt = state.lastSeq;
+      const snapshotText = payload ? encodePayload(payload) : undefined;
+      await durable;
+      if (snapshotText !== undefined) {
+        await saveSnapshot(deps.db, snapshotText, encodedAt);
+        snapshotSeq = encodedAt;
+      }
+      return forgotten;
     },
 
     book(zoneHex: Hex, intervalStart: number) {

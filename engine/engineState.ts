@@ -13,6 +13,7 @@ import { amountFor } from "../contracts/client/amount.js";
 import type { Order } from "../contracts/client/order.js";
 import { clearCallAuction, type AuctionOrder } from "./auction/clearCallAuction.js";
 import { BUY, OrderBook, SELL, type BookFill, type BookOrderInput, type Side, type TimeInForce } from "./book/orderBook.js";
+import { FillTable } from "./fillTable.js";
 import { bookKey, INTERVAL_SECONDS, type Market } from "./markets.js";
 
 export type OrderKind = "limit" | "market";
@@ -41,7 +42,10 @@ export type EngineOp =
   | { type: "advance"; now: number; referencePrices: Record<string, number> }
   | { type: "settlement"; now: number; batchId: number; txHash: Hex; results: SettlementResult[] }
   | { type: "settling"; batchId: number; fillIds: number[] }
-  | { type: "unsettle"; batchId: number; fillIds: number[] };
+  | { type: "unsettle"; batchId: number; fillIds: number[] }
+  /** Books closed, settled and final, taken out of memory (their orders and fills are archived
+   *  first, engine/store/engineArchive.ts). */
+  | { type: "forget"; books: string[] };
 
 export interface SettlementResult {
   fillId: number;
@@ -127,15 +131,30 @@ export type ApplyOutcome =
 const BUY_FAULTS = new Set(["BadBuySignature", "BuyOrderCancelled", "BuyOrderExpired", "BuyOverfill", "BuyerInactive", "InsufficientFunds", "BuyerImportLimit"]);
 const SELL_FAULTS = new Set(["BadSellSignature", "SellOrderCancelled", "SellOrderExpired", "SellOverfill", "SellerInactive", "SourceNotRegistered", "SellerExportLimit"]);
 
+/** The state at one operation, in plain data (EngineState.snapshot, EngineState.fromSnapshot). */
+export interface EngineSnapshot {
+  version: 1;
+  lastSeq: number;
+  nextFillId: number;
+  firstPending: number;
+  books: { key: string; zoneHex: Hex; intervalStart: number; status: BookStatus; lastPrice: number | null; matchedWh: number }[];
+  /** In sequence order. */
+  orders: OrderRecord[];
+  fills: FillRecord[];
+  quarantined: QuarantinedBook[];
+}
+
 export class EngineState {
   readonly books = new Map<string, BookRecord>();
   readonly orders = new Map<Hex, OrderRecord>();
-  readonly fills: FillRecord[] = [];
+  fills = new FillTable();
   /** Books a step threw on, in the order it happened (see withinBook). */
   readonly quarantined: QuarantinedBook[] = [];
   private readonly bySeq = new Map<number, OrderRecord>();
   /** Every order placed in a book, by book key: what a quarantine has to end. */
   private readonly ordersByBook = new Map<string, OrderRecord[]>();
+  /** Orders in memory per maker (lower-case address), in sequence order. */
+  private readonly ordersByMaker = new Map<string, OrderRecord[]>();
   private readonly markets: Map<string, Market>;
   /** While a contained step runs: each order it changed, as it was before (for the rollback). */
   private journal: Map<OrderRecord, OrderSnapshot> | undefined;
@@ -193,7 +212,7 @@ export class EngineState {
         return { status: "ok" };
       case "settling":
         for (const id of op.fillIds) {
-          const f = this.fills[id]!;
+          const f = this.fills.get(id)!;
           f.status = "settling";
           f.batchId = op.batchId;
           this.onFillUpdate?.(f);
@@ -202,10 +221,13 @@ export class EngineState {
       case "settlement":
         this.applySettlement(seq, op);
         return { status: "ok" };
+      case "forget":
+        this.applyForget(op.books);
+        return { status: "ok" };
       case "unsettle":
         // The transaction reverted as a whole (e.g. the market is paused): try again later.
         for (const id of op.fillIds) {
-          const f = this.fills[id]!;
+          const f = this.fills.get(id)!;
           f.status = "pending";
           delete f.batchId;
           this.firstPending = Math.min(this.firstPending, id);
@@ -227,6 +249,7 @@ export class EngineState {
     let inBook = this.ordersByBook.get(rec.key);
     if (!inBook) this.ordersByBook.set(rec.key, (inBook = []));
     inBook.push(order);
+    this.indexByMaker(order);
     this.onOrderChange?.(order);
     this.onBookChange?.(rec);
     if (rec.status !== "open") {
@@ -255,7 +278,7 @@ export class EngineState {
         this.transition(order, "cancelled", why);
       }
       this.noteExpiredDrops(rec);
-      return { status: order.status, fills: this.fills.slice(mark), ...(order.reason ? { reason: order.reason } : {}) };
+      return { status: order.status, fills: this.fills.since(mark), ...(order.reason ? { reason: order.reason } : {}) };
     });
     return placed ?? { status: order.status, fills: [], reason: order.reason ?? BOOK_QUARANTINED };
   }
@@ -380,7 +403,7 @@ export class EngineState {
    */
   private applySettlement(seq: number, op: Extract<EngineOp, { type: "settlement" }>): void {
     for (const r of op.results) {
-      const fill = this.fills[r.fillId]!;
+      const fill = this.fills.get(r.fillId)!;
       if (fill.status === "executed" || fill.status === "failed") continue;
       fill.txHash = op.txHash;
       fill.batchId = op.batchId;
@@ -519,12 +542,12 @@ export class EngineState {
     }
     this.journal = undefined;
     journal.clear();
-    for (let i = mark; i < this.fills.length; i++) this.onFill?.(this.fills[i]!);
+    for (const fill of this.fills.since(mark)) this.onFill?.(fill);
     return result;
   }
 
   private rollBack(journal: Map<OrderRecord, OrderSnapshot>, mark: number): void {
-    this.fills.length = mark;
+    this.fills.truncate(mark);
     for (const [order, before] of journal) {
       order.status = before.status;
       if (before.reason === undefined) delete order.reason;
@@ -569,12 +592,132 @@ export class EngineState {
     const out: FillRecord[] = [];
     // Fills before the first pending one are pending again only after an unsettle, which
     // moves firstPending back.
-    while (this.firstPending < this.fills.length && this.fills[this.firstPending]!.status !== "pending") this.firstPending++;
+    // A fill no longer held belongs to a forgotten book: it was final.
+    while (this.firstPending < this.fills.length && this.fills.get(this.firstPending)?.status !== "pending") this.firstPending++;
     const end = Math.min(below, this.fills.length);
     for (let i = this.firstPending; i < end && out.length < limit; i++) {
-      if (this.fills[i]!.status === "pending" && !skip?.has(i)) out.push(this.fills[i]!);
+      const fill = this.fills.get(i);
+      if (fill?.status === "pending" && !skip?.has(i)) out.push(fill);
     }
     return out;
+  }
+
+  /** The orders in memory of `maker`, oldest first. */
+  ordersOf(maker: Address): readonly OrderRecord[] {
+    return this.ordersByMaker.get(maker.toLowerCase()) ?? [];
+  }
+
+  /** Orders of book `key` (every one placed in it, whatever became of it). */
+  ordersInBook(key: string): readonly OrderRecord[] {
+    return this.ordersByBook.get(key) ?? [];
+  }
+
+  /**
+   * Books that may be forgotten at `now`: not open (closed or quarantined), whose delivery
+   * interval ended at least `retainSeconds` ago, and whose every fill the chain has decided
+   * (executed or failed). Oldest first, at most `limit`.
+   */
+  forgettableBooks(now: number, retainSeconds: number, limit = Infinity): BookRecord[] {
+    const out: BookRecord[] = [];
+    for (const rec of this.books.values()) {
+      if (out.length >= limit) break;
+      if (this.forgettable(rec) && rec.intervalStart + INTERVAL_SECONDS + retainSeconds <= now) out.push(rec);
+    }
+    return out.sort((a, b) => a.intervalStart - b.intervalStart);
+  }
+
+  private forgettable(rec: BookRecord): boolean {
+    if (rec.status === "open") return false;
+    for (const order of this.ordersByBook.get(rec.key) ?? []) {
+      if (order.status === "open") return false;
+      for (const id of order.fillIds) {
+        const status = this.fills.get(id)?.status;
+        if (status === "pending" || status === "settling") return false;
+      }
+    }
+    return true;
+  }
+
+  /** Takes forgettable books out of memory with their orders and fills (a book that is not,
+   *  or no longer held, is left alone: the op is a function of the state it meets). */
+  private applyForget(keys: readonly string[]): void {
+    for (const key of keys) {
+      const rec = this.books.get(key);
+      if (!rec || !this.forgettable(rec)) continue;
+      const orders = this.ordersByBook.get(key) ?? [];
+      const makers = new Set<string>();
+      for (const order of orders) {
+        this.orders.delete(order.id);
+        this.bySeq.delete(order.seq);
+        for (const id of order.fillIds) this.fills.delete(id);
+        makers.add(order.accepted.order.maker.toLowerCase());
+      }
+      for (const maker of makers) {
+        const left = (this.ordersByMaker.get(maker) ?? []).filter((o) => o.book !== key);
+        if (left.length === 0) this.ordersByMaker.delete(maker);
+        else this.ordersByMaker.set(maker, left);
+      }
+      this.ordersByBook.delete(key);
+      this.books.delete(key);
+    }
+  }
+
+  private indexByMaker(order: OrderRecord): void {
+    const maker = order.accepted.order.maker.toLowerCase();
+    const list = this.ordersByMaker.get(maker);
+    if (list) list.push(order);
+    else this.ordersByMaker.set(maker, [order]);
+  }
+
+  /**
+   * The state as plain data: books with their resting orders' remainders follow from the orders
+   * (an open order rests with sizeWh - filledWh, at its sequence's time priority), so only
+   * each book's own figures are kept. Objects are shared, not copied: encode it before the
+   * next operation.
+   */
+  snapshot(): EngineSnapshot {
+    return {
+      version: 1,
+      lastSeq: this.lastSeq,
+      nextFillId: this.fills.length,
+      firstPending: this.firstPending,
+      books: [...this.books.values()].map((rec) => ({
+        key: rec.key, zoneHex: rec.market.zoneHex, intervalStart: rec.intervalStart, status: rec.status, lastPrice: rec.lastPrice, matchedWh: rec.book.matchedWh,
+      })),
+      orders: [...this.bySeq.values()].sort((a, b) => a.seq - b.seq),
+      fills: [...this.fills.values()],
+      quarantined: [...this.quarantined],
+    };
+  }
+
+  /** The state a snapshot describes; applying the operations after it gives the same state as
+   *  applying every operation from the first (test/engine/engineSnapshot.test.ts). */
+  static fromSnapshot(markets: readonly Market[], snap: EngineSnapshot): EngineState {
+    if (snap.version !== 1) throw new Error(`engine: snapshot version ${snap.version} is not known`);
+    const state = new EngineState(markets);
+    state.lastSeq = snap.lastSeq;
+    state.firstPending = snap.firstPending;
+    state.fills = FillTable.from(snap.fills, snap.nextFillId);
+    state.quarantined.push(...snap.quarantined);
+    for (const b of snap.books) {
+      const market = state.market(b.zoneHex);
+      if (!market) throw new Error(`engine: snapshot holds book ${b.key} of a zone no market is configured for`);
+      const rec = state.bookFor(market, b.intervalStart);
+      rec.status = b.status;
+      rec.lastPrice = b.lastPrice;
+      rec.book.matchedWh = b.matchedWh;
+    }
+    for (const order of snap.orders) {
+      state.orders.set(order.id, order);
+      state.bySeq.set(order.seq, order);
+      let inBook = state.ordersByBook.get(order.book);
+      if (!inBook) state.ordersByBook.set(order.book, (inBook = []));
+      inBook.push(order);
+      state.indexByMaker(order);
+      const rec = state.books.get(order.book)!;
+      if (order.status === "open" && rec.status === "open") rec.book.restore(state.bookInput(order), order.sizeWh - order.filledWh);
+    }
+    return state;
   }
 
   private firstPending = 0;

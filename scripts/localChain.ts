@@ -42,9 +42,15 @@ export async function startLocalChain({ host = "127.0.0.1", port = 8545, portExp
   const file = dataDir === undefined ? undefined : path.join(dataDir, CHAIN_JOURNAL_FILE);
   const saved = file === undefined ? undefined : await readJournal(file, logger);
   // The genesis block's timestamp goes into its hash, and every later hash chains from it.
-  const connection = await network.create(
-    saved?.header ? { override: { initialDate: new Date(saved.header.genesis.timestamp * 1000) } } : undefined,
-  );
+  // Blocks may share a second: automining one block per transaction otherwise pushes each block a
+  // second past the last, and under a few transactions a second the chain's clock runs ahead of
+  // real time (by ~1,000 s in a 10-minute soak), expiring orders the engine still holds open.
+  const connection = await network.create({
+    override: {
+      allowBlocksWithSameTimestamp: true,
+      ...(saved?.header ? { initialDate: new Date(saved.header.genesis.timestamp * 1000) } : {}),
+    },
+  });
   const raw = connection.provider as unknown as EIP1193Provider;
   let provider = raw;
   let journal: Journal | undefined;

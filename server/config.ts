@@ -2,6 +2,7 @@
 // DATABASE_URL, MQTT_URL, PORT, ...) over an optional JSON config file (CONFIG_FILE, default
 // ./energy.config.json when present) over defaults that run everything embedded. A wrong
 // value stops start-up with an error naming the variable or the file's field and the rule.
+import { readRetentionPolicy, type RetentionPolicy } from "./retention/retentionPolicy.js";
 import { existsSync, readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import type { Hex } from "viem";
@@ -84,6 +85,18 @@ export interface NodeConfig {
    *  `bookHorizonDays` (BOOK_HORIZON_DAYS, file `bookHorizonDays`, 1 to 366, default 7): how far
    *  ahead books take orders; an order for a later interval is refused (beyond_book_horizon). */
   intake: { workers: number; bookHorizonDays: number };
+  /**
+   * What the engine holds in memory. `retainClosedSeconds` (ENGINE_RETAIN_CLOSED_SECONDS, 0 to
+   * 366 days, default 3,600): a book leaves memory this long after its interval ends, once closed
+   * and every fill decided on chain; its orders are then read from the archive. `snapshotEveryOps`
+   * (ENGINE_SNAPSHOT_EVERY_OPS, default 200,000): operations between snapshots of the state (a
+   * restart replays only what follows the latest). `opLogRetentionDays`
+   * (ENGINE_OP_LOG_RETENTION_DAYS, 0 to 3,650, default 7): operations a snapshot covers are
+   * deleted from the log once this old.
+   */
+  engineMemory: { retainClosedSeconds: number; snapshotEveryOps: number; opLogRetentionDays: number };
+  /** What the node deletes once its job is done, and when (RETENTION_*, server/retention/retentionPolicy.ts). */
+  retention: RetentionPolicy;
   /** "system": wall time; "chain": the chain's latest block time (tests and simulations move it). */
   clock: "system" | "chain";
   /** Hardhat accounts 4.. funded and registered on a fresh embedded chain. */
@@ -324,6 +337,12 @@ export function readNodeConfig(env: Env = process.env, file: Record<string, unkn
       workers: int(env, {}, "INTAKE_WORKERS", "", availableParallelism() >= 2 ? 1 : 0, 0, 64),
       bookHorizonDays: int(env, file, "BOOK_HORIZON_DAYS", "bookHorizonDays", 7, 1, 366),
     },
+    engineMemory: {
+      retainClosedSeconds: int(env, {}, "ENGINE_RETAIN_CLOSED_SECONDS", "", 3_600, 0, 366 * 86_400),
+      snapshotEveryOps: int(env, {}, "ENGINE_SNAPSHOT_EVERY_OPS", "", 200_000, 1_000, 1_000_000_000),
+      opLogRetentionDays: int(env, {}, "ENGINE_OP_LOG_RETENTION_DAYS", "", 7, 0, 3_650),
+    },
+    retention: readRetentionPolicy(env),
     testAccounts: int(env, file, "TEST_ACCOUNTS", "testAccounts", 6, 0, 16),
     compliance: compliance(env, file.compliance),
     orchestrator: orchestratorSettings(env, markets),

@@ -38,6 +38,8 @@ import { createChainRpc } from "../indexer/sync/rpc.js";
 import { openDatabase, redact, type OpenedDatabase } from "../lib/database.js";
 import { listenOnPort, PortInUseError } from "../lib/listenOnPort.js";
 import { createLogger, type Logger } from "../lib/logger.js";
+import { pruneOpLog } from "../engine/store/engineArchive.js";
+import { startRetention } from "./retention/startRetention.js";
 import { hardhatKey, startLocalChain, type LocalChain } from "../scripts/localChain.js";
 import { buildApp } from "./app.js";
 import { engineProbe } from "./routes/health.js";
@@ -251,7 +253,7 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
     const engineDb = faults ? db.withPlugin(faults.plugin) : db;
     const engine = await createEngine({
       db: engineDb as never, markets: config.markets, domain, timeZone: config.timeZone, intakeWorkers: config.intake.workers, logger,
-      directory, funds, bookHorizonSeconds: config.intake.bookHorizonDays * 86_400,
+      directory, funds, bookHorizonSeconds: config.intake.bookHorizonDays * 86_400, snapshotEveryOps: config.engineMemory.snapshotEveryOps,
     });
     // Runs after the settler's closer below (closers run last first): stops the intake workers.
     closers.push(() => engine.close());
@@ -276,6 +278,28 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
     closers.push(async () => {
       clearInterval(advanceTimer);
       await advancing;
+    });
+    // Books closed, settled and final leave memory (their orders go to the archive): what the
+    // engine holds follows the open market, not its history. The log a snapshot covers goes once
+    // ENGINE_OP_LOG_RETENTION_DAYS old.
+    let forgetting: Promise<unknown> | undefined;
+    let opLogPrunedAt = 0;
+    const forgetTimer = setInterval(() => {
+      if (forgetting) return;
+      forgetting = (async () => {
+        await engine.forgetSettled(nowSeconds(), config.engineMemory.retainClosedSeconds);
+        if (Date.now() - opLogPrunedAt < 600_000) return;
+        opLogPrunedAt = Date.now();
+        const deleted = await pruneOpLog(engineDb as never, new Date(clock() - config.engineMemory.opLogRetentionDays * 86_400_000));
+        if (deleted > 0) logger.info({ msg: "engine: operations covered by a snapshot pruned from the log", deleted });
+      })()
+        .catch((err: unknown) => logger.warn({ msg: "engine: forgetting settled books failed; tried again later", err: (err as Error).message }))
+        .finally(() => (forgetting = undefined));
+    }, Math.max(advanceEvery, 10_000));
+    forgetTimer.unref();
+    closers.push(async () => {
+      clearInterval(forgetTimer);
+      await forgetting;
     });
 
     // ---- indexer
@@ -384,7 +408,7 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
           for (const b of engine.state.books.values()) if (b.status === "open") open++;
           const m = bridge.metrics() as unknown as Record<string, number>;
           const gauges: Record<string, number> = {
-            engine_orders: engine.state.orders.size, engine_fills: engine.state.fills.length, engine_open_books: open, engine_last_seq: engine.state.lastSeq,
+            engine_orders: engine.state.orders.size, engine_fills: engine.state.fills.size, engine_books: engine.state.books.size, engine_open_books: open, engine_last_seq: engine.state.lastSeq,
             indexer_head_block: Number(indexedHead), ws_sockets: hub.stats().sockets, ws_messages_published: hub.stats().published,
           };
           for (const [k, v] of Object.entries(m)) if (typeof v === "number") gauges[`bridge_${k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}`] = v;
@@ -394,6 +418,10 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
       },
     });
     closers.push(() => app.close());
+    // Rows whose job is done (sent transactions, old readings, dead letters...) are deleted in
+    // small batches; the audit trail is kept (server/retention/pruneStores.ts).
+    const retention = startRetention({ db: db as never, policy: config.retention, clock, logger });
+    closers.push(async () => retention.stop());
     const api = await listenOnPort(
       { port: config.port, explicit: config.portExplicit.api },
       async (port) => {

@@ -117,9 +117,9 @@ export function createSettler(deps: SettlerDeps) {
 
     const resume: SentBatch[] = [];
     for (const b of open) {
-      const mine = (id: number) => fills[id]?.status === "settling" && fills[id]!.batchId === b.id;
-      const unclaimed = b.fillIds.filter((id) => fills[id]?.status === "pending");
-      if (b.fillIds.some((id) => !mine(id) && fills[id]?.status !== "pending")) {
+      const mine = (id: number) => fills.get(id)?.status === "settling" && fills.get(id)!.batchId === b.id;
+      const unclaimed = b.fillIds.filter((id) => fills.get(id)?.status === "pending");
+      if (b.fillIds.some((id) => !mine(id) && fills.get(id)?.status !== "pending")) {
         // Some fill belongs elsewhere (settled or in another batch): sending this one could
         // settle it twice. Not reachable through this settler; left for an operator.
         deps.logger?.error({ msg: "open settlement batch shares fills with another; not sent", batch: b.id, tx: b.txHash, nonce: b.nonce });
@@ -216,7 +216,7 @@ export function createSettler(deps: SettlerDeps) {
       if (receipt === undefined) return; // stopped: the batch stays open for the next init()
       fault("after-receipt");
       // Only fills still settling under this batch take its verdict.
-      const mine = batch.fillIds.filter((id) => engine.state.fills[id]?.status === "settling" && engine.state.fills[id]!.batchId === batch.id);
+      const mine = batch.fillIds.filter((id) => engine.state.fills.get(id)?.status === "settling" && engine.state.fills.get(id)!.batchId === batch.id);
       if (receipt === "replaced" || receipt.status !== "success") {
         if (receipt === "replaced") deps.logger?.warn({ msg: "settlement nonce went to another transaction; fills queued again", batch: batch.id, tx: batch.txHash, nonce: batch.nonce });
         await engine.unsettle(batch.id, mine);

@@ -4,6 +4,7 @@
 import type { Kysely } from "kysely";
 import { Migrator, type Migration, type MigrationProvider } from "kysely/migration";
 import * as m0001 from "./migrations/20261122_0001_engine_log.js";
+import * as m0002 from "./migrations/20261207_0002_engine_archive.js";
 
 export interface EngineOpsTable {
   seq: bigint;
@@ -22,12 +23,30 @@ export interface EngineBatchesTable {
   created_at: Date;
 }
 
+export interface EngineArchivedOrdersTable {
+  id: string;
+  /** Lower-case address. */
+  maker: string;
+  seq: bigint;
+  status: string;
+  /** encodePayload({ order: OrderRecord, fills: FillRecord[] }). */
+  record: string;
+}
+
+export interface EngineSnapshotsTable {
+  seq: bigint;
+  payload: string;
+  created_at: Date;
+}
+
 export interface EngineDatabase {
   engine_ops: EngineOpsTable;
   engine_batches: EngineBatchesTable;
+  engine_archived_orders: EngineArchivedOrdersTable;
+  engine_snapshots: EngineSnapshotsTable;
 }
 
-const migrations: Record<string, Migration> = { "20261122_0001_engine_log": m0001 };
+const migrations: Record<string, Migration> = { "20261122_0001_engine_log": m0001, "20261207_0002_engine_archive": m0002 };
 const provider: MigrationProvider = { getMigrations: async () => migrations };
 
 export async function migrateEngineStore(db: Kysely<any>): Promise<void> {
@@ -69,9 +88,16 @@ export async function appendOps(db: Kysely<EngineDatabase>, rows: readonly LogRo
   });
 }
 
-export async function loadOps(db: Kysely<EngineDatabase>): Promise<{ seq: number; kind: string; payload: string }[]> {
-  const rows = await db.selectFrom("engine_ops").select(["seq", "kind", "payload"]).orderBy("seq").execute();
-  return rows.map((r) => ({ seq: Number(r.seq), kind: r.kind, payload: r.payload }));
+/** The log's operations after `afterSeq` (a snapshot's), in order, read a page at a time. */
+export async function* loadOps(db: Kysely<EngineDatabase>, afterSeq = 0, pageSize = 20_000): AsyncGenerator<{ seq: number; kind: string; payload: string }[]> {
+  let from = BigInt(afterSeq);
+  for (;;) {
+    const rows = await db.selectFrom("engine_ops").select(["seq", "kind", "payload"]).where("seq", ">", from as never).orderBy("seq").limit(pageSize).execute();
+    if (rows.length === 0) return;
+    yield rows.map((r) => ({ seq: Number(r.seq), kind: r.kind, payload: r.payload }));
+    from = BigInt(rows[rows.length - 1]!.seq);
+    if (rows.length < pageSize) return;
+  }
 }
 
 export async function insertBatch(

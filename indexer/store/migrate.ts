@@ -5,10 +5,12 @@ import { sql, type Kysely } from "kysely";
 import { Migrator, type Migration, type MigrationProvider } from "kysely/migration";
 import * as initial from "./migrations/20260301000000_initial.js";
 import * as meterSigner from "./migrations/20260315000000_meter_signer.js";
+import * as tradeDeadlines from "./migrations/20261207000000_trade_deadlines.js";
 
 const migrations: Record<string, Migration> = {
   "20260301000000_initial": initial,
   "20260315000000_meter_signer": meterSigner,
+  "20261207000000_trade_deadlines": tradeDeadlines,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

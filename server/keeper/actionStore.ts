@@ -46,13 +46,14 @@ function toEntry(r: Row): KeeperEntry {
 
 const key = (chainId: number, e: { tradeId: bigint; action: KeeperActionKind }) => ({ chain_id: chainId, trade_id: e.tradeId, action: e.action });
 
-/** Rows of these trades (any state): what the planner has already decided about them. */
-export async function listActionsOfTrades(db: Kysely<KeeperDatabase>, chainId: number, fromTradeId: bigint): Promise<Pick<KeeperActionRow, "trade_id" | "action" | "state" | "outcome" | "indexed_seq">[]> {
+/** Rows of these trades (any state): what the planner has already decided about them. Primary-key lookups, a page of trades at a time. */
+export async function listActionsOfTrades(db: Kysely<KeeperDatabase>, chainId: number, tradeIds: readonly bigint[]): Promise<Pick<KeeperActionRow, "trade_id" | "action" | "state" | "outcome" | "indexed_seq">[]> {
+  if (tradeIds.length === 0) return [];
   return db
     .selectFrom("keeper_actions")
     .select(["trade_id", "action", "state", "outcome", "indexed_seq"])
     .where("chain_id", "=", chainId)
-    .where("trade_id", ">=", fromTradeId)
+    .where("trade_id", "in", tradeIds)
     .execute();
 }
 

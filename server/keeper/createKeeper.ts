@@ -6,20 +6,19 @@
 //
 // Each tick: read the chain's latest block (its timestamp is the only clock deadlines are judged
 // by), plan from the indexer's tables what has become due (planActions.ts) into the outbox
-// (actionStore.ts), and drain the outbox to the chain (sendActions.ts). Planning is skipped
-// while nothing it reads changed: no indexer commit and no planned deadline passed.
+// (actionStore.ts), and drain the outbox to the chain (sendActions.ts). A plan runs only when
+// the earliest deadline not yet read has passed, when the last drain needs a trade decided
+// again, or every REPLAN_MS; an indexer commit only re-reads that earliest deadline.
 import type { Kysely } from "kysely";
 import type { Address, LocalAccount, PublicClient } from "viem";
-import { tradeLeaf } from "../../contracts/client/trade.js";
 import { energyMarketAbi } from "../../contracts/client/abi.js";
-import { merkleProofsForAll } from "../../bridge/merkleProofs.js";
 import type { IndexerDatabase } from "../../indexer/store/schema.js";
-import { getBatchTrades, tradeOf } from "../../indexer/store/tradeQueries.js";
 import type { Logger } from "../../lib/logger.js";
-import { countUnfinished, listActionsOfTrades, listActive, listRecent, planDue, type ActionResult, type NewKeeperAction } from "./actionStore.js";
+import { countUnfinished, listActive, listRecent, type ActionResult } from "./actionStore.js";
 import type { KeeperActionKind, KeeperActionOutcome, KeeperActionReason, KeeperActionRow, KeeperActionState, KeeperDatabase } from "./database.js";
-import { createOpenTradeScan, escrowActions, type EscrowAction, type MarketWindows, type PlannedTrade } from "./planActions.js";
+import { listUnplannedDue, listUpcomingActions, planDueActions, type MarketWindows, type PlannedAction } from "./planActions.js";
 import { describe, sendActions, type KeeperFaults } from "./sendActions.js";
+import { DEADLINE_LANES, nextDeadline, type LaneCursor } from "./tradeDeadlines.js";
 
 export interface CreateKeeperParameters {
   /** The keeper's own tables. */
@@ -36,7 +35,7 @@ export interface CreateKeeperParameters {
   tickMs: number;
   /** Run tick() every tickMs (default true); tests call tick() themselves. */
   autoTick?: boolean;
-  /** Changes whenever the indexer commits; planning waits for a change (or a deadline). */
+  /** Changes whenever the indexer commits; the next deadline is re-read after a change. */
   indexerVersion?: () => number;
   /** Unix milliseconds of the wall clock, for retry times. Default Date.now. */
   clock?: () => number;
@@ -110,28 +109,38 @@ declare module "../context.js" {
   }
 }
 
-interface Scheduled {
-  trade: PlannedTrade;
-  action: EscrowAction;
-}
-
-/** Plans again after indexer commits at most this often; a planned deadline passing plans at once. */
-const REPLAN_ON_INDEX_MS = 1_000;
-/** Plans even without an indexer commit this often, so nothing waits on a missed signal. */
+/** Re-reads the next deadline after indexer commits at most this often; it passing plans at once. */
+const REREAD_ON_INDEX_MS = 1_000;
+/**
+ * Plans from the start of every lane this often (once the last plan caught up), so nothing
+ * waits on a missed signal. This is what stands in for the old open-trade scan's periodic full
+ * scan. The lane cursors only skip deadlines already read at the chain time of their plan, and
+ * a deadline the market sets lies after the event that sets it, so new trades and disputes land
+ * past the cursors. What can land behind one: a trade indexed late with a deadline already past
+ * (the indexer catching up), a trade a reorg opens again, a shorter confirmation window, a
+ * superseded action whose trade changed at an old deadline. Superseded and rejected outcomes are
+ * re-decided by trade id at the next plan; the rest waits at most this long.
+ */
 const REPLAN_MS = 30_000;
 
 export async function createKeeper(p: CreateKeeperParameters): Promise<Keeper> {
   const { db, indexerDb, client, chainId, logger } = p;
   const clock = p.clock ?? Date.now;
-  const scan = createOpenTradeScan(indexerDb, chainId);
+  const deps = { db, indexerDb, chainId };
   const counts = await countUnfinished(db, chainId);
   const metrics: KeeperMetrics = { ticks: 0, tickErrors: 0, finalized: 0, reclaimed: 0, alreadyClosed: 0, pending: counts.pending, inFlight: counts.in_flight, failed: counts.failed };
 
   let chainTime: bigint | null = null;
   let windows: MarketWindows | null = null;
-  let schedule: Scheduled[] = [];
-  let plannedVersion: number | undefined;
-  let lastPlanMs = -Infinity;
+  /** Per lane (DEADLINE_LANES), the last trade a plan read: deadlines up to it are planned. */
+  let cursors: LaneCursor[] = DEADLINE_LANES.map(() => null);
+  /** Whether the last plan read every lane up to its chain time (not stopped by its budget). */
+  let caughtUp = true;
+  let sweepStartedMs = -Infinity;
+  /** Trades whose action the last drain found superseded or rejected: the next plan decides them again. */
+  const recheck = new Set<bigint>();
+  let seenVersion: number | undefined;
+  let lastDeadlineReadMs = -Infinity;
   let nextDueAt: bigint | undefined;
   let lastTickAt: number | null = null;
   let lastError: string | null = null;
@@ -146,62 +155,40 @@ export async function createKeeper(p: CreateKeeperParameters): Promise<Keeper> {
     return { confirmationWindow, disputeWindow, arbitrationTimeout };
   }
 
-  /** What is due at `now` goes into the outbox (true when anything did); the rest is remembered with its deadline. */
-  async function plan(now: bigint): Promise<boolean> {
+  /** What is due at `now` goes into the outbox (true when anything did); `fromStart` reads every lane from its start. */
+  async function plan(now: bigint, fromStart: boolean): Promise<boolean> {
     windows = await readWindows();
-    const open = await scan.list();
-    const rows = open.length > 0 ? await listActionsOfTrades(db, chainId, open[0]!.trade_id) : [];
-    const rowOf = new Map(rows.map((r) => [`${r.trade_id}:${r.action}`, r]));
-    const next: Scheduled[] = [];
-    const due: Scheduled[] = [];
-    for (const trade of open) {
-      for (const action of escrowActions(trade, windows)) {
-        const row = rowOf.get(`${trade.trade_id}:${action.action}`);
-        const settledWay = row?.outcome === "superseded" || row?.outcome === "rejected";
-        if (row && (row.state === "pending" || row.state === "in_flight")) break; // in the outbox already
-        if (row && !settledWay) break; // closed: the index has not caught up yet
-        if (row && settledWay && row.indexed_seq >= trade.last_event_seq) continue; // tried at this state: the next way out
-        next.push({ trade, action });
-        if (action.dueAt < now) due.push({ trade, action });
-        break;
-      }
+    if (fromStart) {
+      cursors = DEADLINE_LANES.map(() => null);
+      sweepStartedMs = clock();
     }
-    if (due.length > 0) await planDue(db, chainId, await withProofs(due), clock());
-    const dueSet = new Set(due);
-    schedule = next.filter((s) => !dueSet.has(s)).sort((a, b) => (a.action.dueAt < b.action.dueAt ? -1 : a.action.dueAt > b.action.dueAt ? 1 : 0));
-    nextDueAt = schedule[0]?.action.dueAt;
-    lastPlanMs = clock();
-    return due.length > 0;
-  }
-
-  /** The Trade structs and Merkle proofs, from each batch's stored trades (the leaves of its root). */
-  async function withProofs(due: Scheduled[]): Promise<NewKeeperAction[]> {
-    const out: NewKeeperAction[] = [];
-    const byBatch = new Map<bigint, Scheduled[]>();
-    for (const d of due) byBatch.set(d.trade.batch_id, [...(byBatch.get(d.trade.batch_id) ?? []), d]);
-    for (const [batchId, wanted] of byBatch) {
-      const trades = (await getBatchTrades(indexerDb, chainId, batchId)).map(tradeOf);
-      const proofs = merkleProofsForAll(trades.map(tradeLeaf));
-      for (const d of wanted) {
-        const i = trades.findIndex((t) => t.tradeId === d.trade.trade_id);
-        // The indexer writes a batch's trades with its BatchSettled in one transaction.
-        if (i < 0) throw new Error(`keeper: trade ${d.trade.trade_id} is not among batch ${batchId}'s stored trades`);
-        out.push({ tradeId: d.trade.trade_id, action: d.action.action, reason: d.action.reason, trade: trades[i]!, proof: proofs[i]!, dueAt: d.action.dueAt, indexedSeq: d.trade.last_event_seq });
-      }
-    }
-    return out;
+    const rechecked = [...recheck];
+    const r = await planDueActions(deps, { windows, now, cursors, recheck: rechecked, nowMs: clock() });
+    for (const id of rechecked) recheck.delete(id);
+    cursors = r.cursors;
+    caughtUp = r.caughtUp;
+    nextDueAt = r.nextDueAt;
+    lastDeadlineReadMs = clock();
+    return r.planned > 0;
   }
 
   async function runTick(): Promise<ActionResult[]> {
     const block = await client.getBlock({ blockTag: "latest" });
     chainTime = block.timestamp;
     const version = p.indexerVersion?.();
-    const sincePlanMs = clock() - lastPlanMs;
+    const indexChanged = version === undefined || version !== seenVersion;
+    // A commit can only bring deadlines to learn (new trades, disputes): re-read the earliest,
+    // a few index probes, rather than plan. One already past plans below.
+    if (windows !== null && indexChanged && clock() - lastDeadlineReadMs >= REREAD_ON_INDEX_MS) {
+      nextDueAt = await nextDeadline(indexerDb, chainId, { windows, cursors });
+      lastDeadlineReadMs = clock();
+      seenVersion = version;
+    }
     const deadlinePassed = nextDueAt !== undefined && block.timestamp > nextDueAt;
-    const indexChanged = version === undefined || version !== plannedVersion;
-    if (deadlinePassed || sincePlanMs >= REPLAN_MS || (indexChanged && sincePlanMs >= REPLAN_ON_INDEX_MS)) {
-      if (await plan(block.timestamp)) outboxBusy = true;
-      plannedVersion = version;
+    const fromStart = caughtUp && clock() - sweepStartedMs >= REPLAN_MS;
+    if (fromStart || deadlinePassed || recheck.size > 0) {
+      if (await plan(block.timestamp, fromStart)) outboxBusy = true;
+      seenVersion = version;
     }
     if (!outboxBusy) return [];
     const results = await sendActions({
@@ -212,12 +199,8 @@ export async function createKeeper(p: CreateKeeperParameters): Promise<Keeper> {
       if (r.outcome === "closed") r.action === "finalize" ? metrics.finalized++ : metrics.reclaimed++;
       else if (r.outcome === "already_closed") metrics.alreadyClosed++;
     }
-    if (results.length > 0) {
-      // Replan at the next tick; meanwhile what this drain decided is no longer due.
-      plannedVersion = undefined;
-      const decided = new Set(results.map((r) => `${r.tradeId}:${r.action}`));
-      schedule = schedule.filter((s) => !decided.has(`${s.trade.trade_id}:${s.action.action}`));
-    }
+    // A way out that no longer fits may leave another one due now: decided again at the next tick.
+    for (const r of results) if (r.outcome === "superseded" || r.outcome === "rejected") recheck.add(r.tradeId);
     const c = await countUnfinished(db, chainId);
     metrics.pending = c.pending;
     metrics.inFlight = c.in_flight;
@@ -259,7 +242,7 @@ export async function createKeeper(p: CreateKeeperParameters): Promise<Keeper> {
     tradeId: r.trade_id, action: r.action, reason: r.reason, dueAt: r.due_at, state: r.state, outcome: r.outcome, txHash: r.tx_hash, attempts: r.attempts,
     lastError: r.last_error, buyer: r.buyer, seller: r.seller, closedAt: r.closed_at,
   });
-  const planned = (s: Scheduled, state: "scheduled" | "due"): KeeperActionView => ({
+  const planned = (s: PlannedAction, state: "scheduled" | "due"): KeeperActionView => ({
     tradeId: s.trade.trade_id, action: s.action.action, reason: s.action.reason, dueAt: s.action.dueAt, state, outcome: null, txHash: null, attempts: 0,
     lastError: null, buyer: s.trade.buyer.toLowerCase(), seller: s.trade.seller.toLowerCase(), closedAt: null,
   });
@@ -269,20 +252,19 @@ export async function createKeeper(p: CreateKeeperParameters): Promise<Keeper> {
     tickMs: p.tickMs,
     tick,
     async listActions({ limit }) {
-      const [active, recent] = await Promise.all([listActive(db, chainId, limit), listRecent(db, chainId, limit)]);
       const now = chainTime;
-      const isDue = (s: Scheduled) => now !== null && s.action.dueAt < now;
-      // Due by the latest block but not planned yet (a tick is under way): unless the outbox has it.
-      const dueCandidates = schedule.filter(isDue);
-      const known = dueCandidates.length === 0 ? [] : await listActionsOfTrades(db, chainId, dueCandidates.reduce((m, s) => (s.trade.trade_id < m ? s.trade.trade_id : m), dueCandidates[0]!.trade.trade_id));
-      const knownKeys = new Set(known.map((r) => `${r.trade_id}:${r.action}`));
-      const dueNotPlanned = dueCandidates.filter((s) => !knownKeys.has(`${s.trade.trade_id}:${s.action.action}`)).map((s) => planned(s, "due"));
+      const w = windows;
+      const [active, recent] = await Promise.all([listActive(db, chainId, limit), listRecent(db, chainId, limit)]);
+      // Due by the latest block but past the cursors, not planned yet (a tick is under way), and
+      // the next not due: bounded reads by deadline, nothing kept in memory. Before the first plan, neither.
+      const dueNotPlanned = now === null || w === null ? [] : await listUnplannedDue(deps, { windows: w, now, cursors, limit });
+      const scheduled = now === null || w === null ? [] : await listUpcomingActions(deps, { windows: w, now, limit });
       return {
         chainTime: now,
         keeper: { address: p.account.address, running: !closed, tickMs: p.tickMs, lastTickAt, lastError },
         windows,
-        pending: [...active.map(view), ...dueNotPlanned].slice(0, limit),
-        scheduled: schedule.filter((s) => !isDue(s)).slice(0, limit).map((s) => planned(s, "scheduled")),
+        pending: [...active.map(view), ...dueNotPlanned.map((s) => planned(s, "due"))].slice(0, limit),
+        scheduled: scheduled.map((s) => planned(s, "scheduled")),
         recent: recent.map(view),
       };
     },

@@ -4,6 +4,7 @@
 import type { FastifyInstance } from "fastify";
 import type { Hex } from "viem";
 import { INTERVAL_SECONDS } from "../../engine/markets.js";
+import type { OrderStatus } from "../../engine/engineState.js";
 import { requireAccount } from "../auth/authenticate.js";
 import { orderFromJson, orderRecordSchema, orderSchema, orderToJson, safeZoneLabel, zoneFromJson, type OrderJson } from "../orderJson.js";
 import { ApiError, bearer, problem } from "../problems.js";
@@ -216,12 +217,10 @@ export async function tradingRoutes(app: FastifyInstance, options: TradingRouteO
       response: { 200: { type: "object", required: ["orders"], properties: { orders: { type: "array", items: orderRecordSchema } } }, 401: problem },
     },
   }, async (request) => {
-    const maker = request.account!.address;
-    const out = [];
-    // Newest first: the map holds orders in acceptance order.
-    const mine = [...engine.state.orders.values()].filter((rec) => rec.accepted.order.maker === maker && (!request.query.status || rec.status === request.query.status));
-    for (let i = mine.length - 1; i >= 0 && out.length < request.query.limit; i--) out.push(orderToJson(mine[i]!, engine.fillsOf(mine[i]!)));
-    return { orders: out };
+    // The maker's orders in memory (its index, not a scan of every order) and, for books that
+    // left memory, the archive.
+    const mine = await engine.ordersOf(request.account!.address, { limit: request.query.limit, ...(request.query.status ? { status: request.query.status as OrderStatus } : {}) });
+    return { orders: mine.map(({ order, fills }) => orderToJson(order, fills)) };
   });
 
   const orderIdParams = { type: "object", required: ["id"], properties: { id: { type: "string", pattern: "^0x[0-9a-fA-F]{64}$" } } } as const;
@@ -230,10 +229,10 @@ export async function tradingRoutes(app: FastifyInstance, options: TradingRouteO
     preHandler: requireAccount,
     schema: { tags: ["trading"], summary: "One of the caller's orders: status, filled Wh, fills with trade ids and tx hashes", security: bearer, params: orderIdParams, response: { 200: orderRecordSchema, 401: problem, 403: problem, 404: problem } },
   }, async (request) => {
-    const rec = engine.getOrder(request.params.id.toLowerCase() as Hex);
-    if (!rec) throw new ApiError("order_not_found", `no order ${request.params.id}`, { field: "id" });
-    if (rec.accepted.order.maker !== request.account!.address) throw new ApiError("not_order_maker", "this order belongs to another maker", { field: "id" });
-    return orderToJson(rec, engine.fillsOf(rec));
+    const found = await engine.findOrder(request.params.id.toLowerCase() as Hex);
+    if (!found) throw new ApiError("order_not_found", `no order ${request.params.id}`, { field: "id" });
+    if (found.order.accepted.order.maker !== request.account!.address) throw new ApiError("not_order_maker", "this order belongs to another maker", { field: "id" });
+    return orderToJson(found.order, found.fills);
   });
 
   app.delete<{ Params: { id: Hex } }>("/v1/trading/orders/:id", {
@@ -241,7 +240,7 @@ export async function tradingRoutes(app: FastifyInstance, options: TradingRouteO
     schema: { tags: ["trading"], summary: "Cancel one of the caller's open orders", security: bearer, params: orderIdParams, response: { 200: orderRecordSchema, 401: problem, 403: problem, 404: problem, 409: problem } },
   }, async (request) => {
     const id = request.params.id.toLowerCase() as Hex;
-    const rec = engine.getOrder(id);
+    const rec = (await engine.findOrder(id))?.order;
     if (!rec) throw new ApiError("order_not_found", `no order ${request.params.id}`, { field: "id" });
     if (rec.accepted.order.maker !== request.account!.address) throw new ApiError("not_order_maker", "this order belongs to another maker", { field: "id" });
     if (rec.status !== "open") throw new ApiError("order_not_open", `the order is ${rec.status}, not open`, { field: "id" });

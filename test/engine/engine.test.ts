@@ -123,8 +123,8 @@ describe("engine order kinds (continued)", () => {
     const big = makeOrder(dave, 0, 3_000, 210_000);
     const taken = await engine.placeOrder({ order: big, signature: sign(dave, big) }, now);
     // Capacity 2 kWh: Carol's 1,000 then Alice's 1,000; the rest of Dave's order rests.
-    expect(taken.fills.map((f) => [f.sellId, f.energyWh])).to.deep.equal([[engine.state.fills[0]!.sellId, 1_000], [replaced.orderId, 1_000]]);
-    expect(engine.getOrder(engine.state.fills[0]!.sellId)!.accepted.order.maker).to.equal(carol.address);
+    expect(taken.fills.map((f) => [f.sellId, f.energyWh])).to.deep.equal([[engine.state.fills.get(0)!.sellId, 1_000], [replaced.orderId, 1_000]]);
+    expect(engine.getOrder(engine.state.fills.get(0)!.sellId)!.accepted.order.maker).to.equal(carol.address);
     expect([taken.status, engine.getOrder(taken.orderId)!.filledWh]).to.deep.equal(["open", 2_000]);
     await opened.close();
   });
@@ -141,7 +141,7 @@ describe("engine call auction markets", () => {
     ] as const;
     for (const [w, o] of orders) expect((await engine.placeOrder({ order: o, signature: sign(w, o) }, now)).fills).to.deep.equal([]);
     await engine.advance(INTERVAL - 300);
-    const fills = engine.state.fills;
+    const fills = [...engine.state.fills];
     expect(fills.map((f) => [f.energyWh, f.price])).to.deep.equal([[1_000, 210_000], [500, 210_000]]);
     expect(engine.book(ZONE_HEX, INTERVAL)!.status).to.equal("closed");
     await opened.close();

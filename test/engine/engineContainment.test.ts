@@ -82,7 +82,7 @@ describe("engine containment (Trust II)", () => {
     expect(engine.state.quarantined).to.deep.equal([]);
     expect(engine.book(CALL_HEX, INTERVAL)!.status).to.equal("closed");
     // D = 2^53 - 1 and S = 5,000 at both candidates: the one nearest the reference, 150,000.
-    expect(engine.state.fills.map((f) => [f.buyId, f.sellId, f.energyWh, f.price])).to.deep.equal([[huge.orderId, ask.orderId, 5_000, 150_000]]);
+    expect([...engine.state.fills].map((f) => [f.buyId, f.sellId, f.energyWh, f.price])).to.deep.equal([[huge.orderId, ask.orderId, 5_000, 150_000]]);
     expect(view(engine, huge.orderId)).to.deep.equal(["closed", undefined, 5_000]);
     expect(view(engine, other.orderId)).to.deep.equal(["rejected", "book_side_volume_limit", 0]);
     expect(view(engine, ask.orderId)).to.deep.equal(["filled", undefined, 5_000]);
@@ -140,12 +140,12 @@ describe("engine containment (Trust II)", () => {
       expect(view(engine, id)).to.deep.equal(["closed", "book_quarantined", 0]);
       expect(engine.getOrder(id)!.fillIds).to.deep.equal([]);
     }
-    expect(engine.state.fills.every((f) => f.book !== callBook.key)).to.equal(true);
+    expect([...engine.state.fills].every((f) => f.book !== callBook.key)).to.equal(true);
     // Book D, closed by the same operation after C threw, cleared as usual; book A closed.
     expect(engine.book(OTHER_CALL_HEX, INTERVAL)!.status).to.equal("closed");
     expect(view(engine, otherAsk.orderId)).to.deep.equal(["filled", undefined, 1_000]);
     expect(view(engine, otherBid.orderId)).to.deep.equal(["filled", undefined, 1_000]);
-    expect(engine.state.fills.map((f) => [f.buyId, f.sellId, f.energyWh, f.price])).to.deep.equal([[otherBid.orderId, otherAsk.orderId, 1_000, 200_000]]);
+    expect([...engine.state.fills].map((f) => [f.buyId, f.sellId, f.energyWh, f.price])).to.deep.equal([[otherBid.orderId, otherAsk.orderId, 1_000, 200_000]]);
     expect(engine.book(ZONE_HEX, INTERVAL)!.status).to.equal("closed");
     expect(view(engine, resting.orderId)).to.deep.equal(["closed", undefined, 0]);
     // Only D's fill was announced: the rolled-back one in C never was.
@@ -192,7 +192,7 @@ describe("engine containment (Trust II)", () => {
 
     // The book's earlier fill settles as usual.
     await engine.recordSettlement(1, "0x01", [{ fillId: 0, executed: true, tradeId: 1n }], now);
-    expect(engine.state.fills[0]!.status).to.equal("executed");
+    expect(engine.state.fills.get(0)!.status).to.equal("executed");
 
     // A later order for the quarantined book is refused (by intake, or by the book in the log).
     let refusal: unknown;
@@ -228,7 +228,7 @@ describe("engine: a fill refused on chain after gate closure (no re-clearing)", 
     const ceiling = await engine.placeOrder(signed(alice, 0, 3_000, market.retailPrice, CALL_HEX), now);
     await engine.advance(gate);
     // D = S = 3,000 at the ceiling (imbalance 0): the ceiling bid takes every ask, the honest bid nothing.
-    expect(engine.state.fills.map((f) => [f.buyId, f.sellId, f.energyWh, f.price])).to.deep.equal([
+    expect([...engine.state.fills].map((f) => [f.buyId, f.sellId, f.energyWh, f.price])).to.deep.equal([
       [ceiling.orderId, s1.orderId, 1_000, market.retailPrice],
       [ceiling.orderId, s2.orderId, 2_000, market.retailPrice],
     ]);

@@ -44,7 +44,7 @@ describe("engine events", () => {
 
     const buy = makeOrder(bob, 0, 600, 210_000);
     const b = await engine.placeOrder({ order: buy, signature: sign(bob, buy) }, now);
-    const fill = engine.state.fills[0]!;
+    const fill = engine.state.fills.get(0)!;
     expect(heard.splice(0)).to.deep.equal([
       ["fill", { ...fill }],
       orderEvent(b.orderId, 2, bob, "buy", "filled", 600, 600, 210_000),

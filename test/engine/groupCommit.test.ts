@@ -52,7 +52,7 @@ describe("engine group commit", () => {
     expect(engineSnapshot(restarted.engine)).to.equal(engineSnapshot(engine));
     for (const r of results) {
       expect(restarted.engine.getOrder(r.orderId), r.orderId).to.not.equal(undefined);
-      for (const f of r.fills) expect(restarted.engine.state.fills[f.fillId]).to.deep.equal(f);
+      for (const f of r.fills) expect(restarted.engine.state.fills.get(f.fillId)).to.deep.equal(f);
     }
     await opened.close();
   });
@@ -89,8 +89,8 @@ describe("engine group commit", () => {
     const batch = await opened.db.selectFrom("engine_batches").select("status").where("id", "=", 1n).executeTakeFirstOrThrow();
     expect(batch.status).to.equal("done");
     const restarted = await memoryEngine({ db: opened });
-    expect(restarted.engine.state.fills[fillId]!.status).to.equal("executed");
-    expect(restarted.engine.state.fills[fillId]!.tradeId).to.equal(7n);
+    expect(restarted.engine.state.fills.get(fillId)!.status).to.equal("executed");
+    expect(restarted.engine.state.fills.get(fillId)!.tradeId).to.equal(7n);
     expect(engineSnapshot(restarted.engine)).to.equal(engineSnapshot(engine));
     await opened.close();
   });
@@ -118,7 +118,7 @@ describe("engine group commit", () => {
     release = probe.hold();
     const unsettling = engine.unsettle(1, [0]);
     await turns();
-    expect(engine.state.fills[0]!.status).to.equal("pending");
+    expect(engine.state.fills.get(0)!.status).to.equal("pending");
     expect(engine.settleableFills()).to.deep.equal([]);
     release();
     await unsettling;

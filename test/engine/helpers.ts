@@ -60,18 +60,21 @@ let shared: Opened | undefined;
 export async function freshDatabase(): Promise<Opened> {
   shared ??= await openDatabase<EngineDatabase>();
   const tables = await shared.db.introspection.getTables();
-  for (const t of tables) if (t.name === "engine_ops" || t.name === "engine_batches") await shared.db.deleteFrom(t.name as "engine_ops").execute();
+  for (const t of tables) {
+    if (t.name.startsWith("engine_") && !t.name.startsWith("engine_migrations")) await shared.db.deleteFrom(t.name as "engine_ops").execute();
+  }
   // Closing is a no-op for the shared instance; the process exit releases it.
   return { ...shared, close: async () => undefined };
 }
 
 export async function memoryEngine(
-  options: { markets?: MarketConfig[]; directory?: ProsumerDirectory; db?: Opened; referencePrice?: number; probe?: LogProbe; maxOpsPerWrite?: number } = {},
+  options: { markets?: MarketConfig[]; directory?: ProsumerDirectory; db?: Opened; referencePrice?: number; probe?: LogProbe; maxOpsPerWrite?: number; snapshotEveryOps?: number } = {},
 ) {
   const opened = options.db ?? (await freshDatabase());
   const engine = await createEngine({
     db: options.probe ? opened.db.withPlugin(options.probe.plugin) : opened.db,
     ...(options.maxOpsPerWrite !== undefined ? { maxOpsPerWrite: options.maxOpsPerWrite } : {}),
+    ...(options.snapshotEveryOps !== undefined ? { snapshotEveryOps: options.snapshotEveryOps } : {}),
     markets: options.markets ?? [market],
     domain: testDomain,
     directory: options.directory ?? staticDirectory(),
@@ -125,9 +128,9 @@ export function logProbe(): LogProbe {
 }
 
 /** Orders (id, status, filled) and fills as one string: equal strings, equal books. */
-export function engineSnapshot(engine: { state: { fills: unknown[]; orders: Map<Hex, { id: Hex; status: string; filledWh: number; sizeWh: number; seq: number }> } }): string {
+export function engineSnapshot(engine: { state: { fills: Iterable<unknown>; orders: Map<Hex, { id: Hex; status: string; filledWh: number; sizeWh: number; seq: number }> } }): string {
   return JSON.stringify(
-    { fills: engine.state.fills, orders: [...engine.state.orders.values()].map((o) => [o.id, o.seq, o.status, o.sizeWh, o.filledWh]) },
+    { fills: [...engine.state.fills], orders: [...engine.state.orders.values()].map((o) => [o.id, o.seq, o.status, o.sizeWh, o.filledWh]) },
     (_k, v) => (typeof v === "bigint" ? v.toString() : v),
   );
 }

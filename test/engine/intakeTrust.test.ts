@@ -189,7 +189,7 @@ describe("intake: refuses what the chain would refuse", () => {
       const fillId = buy.fills[0]!.fillId;
       await engine.markSettling(1, [fillId]);
       await engine.recordSettlement(1, `0x${"ab".repeat(32)}`, [{ fillId, executed: false, reason: "BuyerInactive" }], now);
-      expect(engine.state.fills[fillId]!.status).to.equal("failed");
+      expect(engine.state.fills.get(fillId)!.status).to.equal("failed");
       expect((await refusal(place(engine, alice, makeOrder(alice, 1, 1_501, 200_000)))).figures).to.include({ usedWh: 1_000, remainingWh: 1_500 });
       // Replacing the open 1,000 Wh order with a 2,500 Wh one: the old one no longer counts.
       const replaced = await engine.replaceOrder(rest.orderId, alice.address, (() => {

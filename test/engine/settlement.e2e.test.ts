@@ -106,7 +106,7 @@ describe("engine settlement on the chain", function () {
 
     await settler.flush();
 
-    const fills = placed.fills.map((f) => engine.state.fills[f.fillId]!);
+    const fills = placed.fills.map((f) => engine.state.fills.get(f.fillId)!);
     expect(fills.map((f) => f.status)).to.deep.equal(["executed", "executed"]);
     const expected = amountFor(1_500n, 190_001n) + amountFor(1_000n, 201_337n);
     expect(before - (await balance(buyers[0]!.address))).to.equal(expected);
@@ -134,7 +134,7 @@ describe("engine settlement on the chain", function () {
 
     await settler.flush();
 
-    const fill = engine.state.fills[placed.fills[0]!.fillId]!;
+    const fill = engine.state.fills.get(placed.fills[0]!.fillId)!;
     expect([fill.status, fill.reason]).to.deep.equal(["failed", "InsufficientFunds"]);
     expect(engine.getOrder(placed.orderId)!.status).to.equal("cancelled");
     expect(engine.getOrder(placed.orderId)!.reason).to.equal("settlement_rejected:InsufficientFunds");
@@ -147,7 +147,7 @@ describe("engine settlement on the chain", function () {
     const again = await engine.placeOrder({ order: b2, signature: sign(buyers[1]!, b2) }, await now());
     expect(again.fills.map((f) => [f.sellId, f.energyWh])).to.deep.equal([[sellerOrder.id, restBefore + 400]]);
     await settler.flush();
-    expect(again.fills.map((f) => engine.state.fills[f.fillId]!.status)).to.deep.equal(again.fills.map(() => "executed"));
+    expect(again.fills.map((f) => engine.state.fills.get(f.fillId)!.status)).to.deep.equal(again.fills.map(() => "executed"));
   });
 
   it("a batch too big for one transaction's gas is split until its halves fit; every fill settles once", async () => {
@@ -170,7 +170,7 @@ describe("engine settlement on the chain", function () {
     await big.stop();
     // The big settler used the matcher's nonces: the suite's settler picks up from there.
     await settler.init();
-    const fills = fillIds.map((id) => engine.state.fills[id]!);
+    const fills = fillIds.map((id) => engine.state.fills.get(id)!);
     expect(fills.filter((f) => f.status !== "executed").map((f) => [f.fillId, f.status])).to.deep.equal([]);
     const txs = new Set(fills.map((f) => f.txHash));
     expect(txs.size).to.be.greaterThan(1);
@@ -192,7 +192,7 @@ describe("engine settlement on the chain", function () {
     };
     await settler.flush().catch(() => undefined);
     engine.recordSettlement = realRecord;
-    expect(engine.state.fills[fillId]!.status).to.equal("settling");
+    expect(engine.state.fills.get(fillId)!.status).to.equal("settling");
     const sentHash = (await opened.db.selectFrom("engine_batches").select(["tx_hash", "status"]).orderBy("id", "desc").executeTakeFirstOrThrow());
     expect(sentHash.status).to.equal("sent");
     const buyerBefore = await balance(buyers[1]!.address);
@@ -202,11 +202,11 @@ describe("engine settlement on the chain", function () {
       db: opened.db, domain, directory: createChainDirectory(client, contracts, 0),
       markets: [{ zone: "ZONE-A", mode: "continuous", feedInTariff: 80_000, retailPrice: 350_000, basePrice: 200_000, gateClosureMinutes: 5 }],
     });
-    expect(engine2.state.fills[fillId]!.status).to.equal("settling");
+    expect(engine2.state.fills.get(fillId)!.status).to.equal("settling");
     const settler2 = createSettler({ engine: engine2, db: opened.db, publicClient: client, walletClient: matcherWallet, market: contracts.market });
     await settler2.init();
     await settler2.flush();
-    const fill = engine2.state.fills[fillId]!;
+    const fill = engine2.state.fills.get(fillId)!;
     expect([fill.status, fill.txHash]).to.deep.equal(["executed", sentHash.tx_hash]);
     // Paid once: the buyer's balance did not move again on resume.
     expect(await balance(buyers[1]!.address)).to.equal(buyerBefore);

@@ -62,7 +62,7 @@ describe("settlement exactly once, and never stuck", function () {
   }
 
   async function expectSettledOnce(engine: Engine, fill: Awaited<ReturnType<typeof cappedFill>>) {
-    expect(engine.state.fills[fill.fillId]!.status).to.equal("executed");
+    expect(engine.state.fills.get(fill.fillId)!.status).to.equal("executed");
     expect(await tradesIn(fill.at)).to.deep.equal([[getAddress(fill.buyer.address), getAddress(fill.seller.address), 1_000n]]);
     expect(await filledOnChain(s.client, s.contracts.market, fill.buyId)).to.equal(1_000n);
     expect(await filledOnChain(s.client, s.contracts.market, fill.sellId)).to.equal(1_000n);
@@ -83,7 +83,7 @@ describe("settlement exactly once, and never stuck", function () {
 
     // Restart: the log says "pending", the store holds a signed transaction for the same fill.
     const { engine: restarted } = await settlementEngine(s, opened);
-    expect(restarted.state.fills[fill.fillId]!.status).to.equal("pending");
+    expect(restarted.state.fills.get(fill.fillId)!.status).to.equal("pending");
     const settler = settlerFor(restarted, opened.db);
     await settler.init();
     await settler.flush();
@@ -91,7 +91,7 @@ describe("settlement exactly once, and never stuck", function () {
 
     // Settled by the stored transaction, and only by it.
     await expectSettledOnce(restarted, fill);
-    expect([restarted.state.fills[fill.fillId]!.batchId, restarted.state.fills[fill.fillId]!.txHash]).to.deep.equal([Number(row!.id), row!.tx_hash]);
+    expect([restarted.state.fills.get(fill.fillId)!.batchId, restarted.state.fills.get(fill.fillId)!.txHash]).to.deep.equal([Number(row!.id), row!.tx_hash]);
     const rows = await opened.db.selectFrom("engine_batches").select(["id", "status"]).execute();
     expect(rows.map((r) => r.status)).to.deep.equal(["done"]);
   });
@@ -104,14 +104,14 @@ describe("settlement exactly once, and never stuck", function () {
     await engine.markSettling(4_242, [fill.fillId]);
 
     const { engine: restarted } = await settlementEngine(s, opened);
-    expect(restarted.state.fills[fill.fillId]!.status).to.equal("settling");
+    expect(restarted.state.fills.get(fill.fillId)!.status).to.equal("settling");
     const settler = settlerFor(restarted, opened.db);
     await settler.init();
     await settler.flush();
     await settler.stop();
 
     await expectSettledOnce(restarted, fill);
-    expect(restarted.state.fills[fill.fillId]!.batchId).to.not.equal(4_242);
+    expect(restarted.state.fills.get(fill.fillId)!.batchId).to.not.equal(4_242);
   });
 
   it("a stored batch whose nonce another transaction took can never be mined: its fills are queued again and settle once", async () => {
@@ -134,7 +134,7 @@ describe("settlement exactly once, and never stuck", function () {
     await settler.stop();
 
     await expectSettledOnce(restarted, fill);
-    expect(restarted.state.fills[fill.fillId]!.txHash).to.not.equal(row!.tx_hash);
+    expect(restarted.state.fills.get(fill.fillId)!.txHash).to.not.equal(row!.tx_hash);
     const rows = await opened.db.selectFrom("engine_batches").select(["id", "status"]).orderBy("id").execute();
     expect(rows.map((r) => r.status)).to.deep.equal(["done", "done"]);
   });
@@ -154,7 +154,7 @@ describe("settlement exactly once, and never stuck", function () {
     expect(drops.seen.eth_sendRawTransaction).to.be.at.least(5);
     const rows = await opened.db.selectFrom("engine_batches").select(["tx_hash", "status"]).execute();
     expect(rows.map((r) => r.status)).to.deep.equal(["done", "done"]);
-    expect(new Set(fills.map((f) => engine.state.fills[f.fillId]!.txHash))).to.deep.equal(new Set(rows.map((r) => r.tx_hash as Hex)));
+    expect(new Set(fills.map((f) => engine.state.fills.get(f.fillId)!.txHash))).to.deep.equal(new Set(rows.map((r) => r.tx_hash as Hex)));
   });
 
   it("the chain took the batch but the answer was lost, then receipt lookups failed: retried until the verdict, the fill settles once", async () => {
@@ -184,7 +184,7 @@ describe("settlement exactly once, and never stuck", function () {
     const stopping = Date.now();
     await settler.stop();
     expect(Date.now() - stopping).to.be.below(2_000);
-    expect(engine.state.fills[fill.fillId]!.status).to.equal("settling");
+    expect(engine.state.fills.get(fill.fillId)!.status).to.equal("settling");
     expect((await opened.db.selectFrom("engine_batches").select("status").execute()).map((r) => r.status)).to.deep.equal(["sent"]);
 
     const next = settlerFor(engine, opened.db);
