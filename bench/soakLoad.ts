@@ -121,9 +121,11 @@ async function runSoakLoad(job: SoakLoadJob, port: NonNullable<typeof parentPort
 
   function nextOrderBody(): { token: string; body: string } {
     const nowS = Math.floor(Date.now() / 1000);
-    // The next two intervals still open (30 s of margin before their gate closes).
+    // The next interval still open (30 s of margin before its gate closes): every order's book
+    // closes within ~15 minutes, so a soak reaches its steady state (books closing and leaving
+    // memory as fast as new ones fill) about 20 minutes in.
     const first = (Math.floor((nowS + job.gateClosureSeconds + 30) / INTERVAL_SECONDS) + 1) * INTERVAL_SECONDS;
-    const interval = first + (rnd() < 0.5 ? 0 : INTERVAL_SECONDS);
+    const interval = first;
     const side = rnd() < 0.5 ? 0 : 1;
     const group = side === 0 ? buyers : sellers;
     const maker = group[Math.floor(rnd() * group.length)]!;

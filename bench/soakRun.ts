@@ -227,6 +227,8 @@ export async function runSoak(p: RunSoakParameters): Promise<SoakResult> {
     config: readNodeConfig({
       PORT: "0", CHAIN_PORT: "0", MQTT_PORT: "0", DATA_DIR: dataDir, DEPLOYMENTS_DIR: path.join(dir, "deployments"), TEST_ACCOUNTS: "0",
       RATE_LIMIT_PER_IP: "0", RATE_LIMIT_PER_ADDRESS: "0", ...external?.env,
+      // The load signs in once: its tokens must outlive the run (the default is 15 minutes).
+      TOKEN_TTL_SECONDS: String(Math.min(86_400, Math.max(900, p.durationSeconds + (p.drainSeconds ?? 60) + 600))),
       // The node's tuning from the environment (KEEPER_ENABLED=0, ENGINE_*, RETENTION_*...), to compare runs.
       ...Object.fromEntries(Object.entries(process.env).filter(([k, v]) => v !== undefined && /^(KEEPER|ENGINE|RETENTION|BRIDGE|SETTLEMENT|INTAKE)_/.test(k))) as Record<string, string>,
     }, {}),

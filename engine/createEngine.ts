@@ -561,8 +561,8 @@ export async function createEngine(deps: EngineDeps) {
     },
 
     /**
-     * Takes books out of memory that closed, were settled and final, and whose interval ended
-     * `retainSeconds` ago: their orders (with fills) go to the archive first, then a logged
+     * Takes books out of memory that closed `retainSeconds` ago (gate closure) and whose fills
+     * the chain has all decided: their orders (with fills) go to the archive first, then a logged
      * "forget" removes them, so a replay forgets the same. Every `snapshotEveryOps` operations
      * it also stores a snapshot of what is left. Returns the number of books forgotten.
      */

@@ -613,15 +613,16 @@ export class EngineState {
   }
 
   /**
-   * Books that may be forgotten at `now`: not open (closed or quarantined), whose delivery
-   * interval ended at least `retainSeconds` ago, and whose every fill the chain has decided
-   * (executed or failed). Oldest first, at most `limit`.
+   * Books that may be forgotten at `now`: not open (closed or quarantined), whose gate closed
+   * at least `retainSeconds` ago, and whose every fill the chain has decided (executed or
+   * failed): nothing can change them any more. Oldest first, at most `limit`.
    */
   forgettableBooks(now: number, retainSeconds: number, limit = Infinity): BookRecord[] {
     const out: BookRecord[] = [];
     for (const rec of this.books.values()) {
       if (out.length >= limit) break;
-      if (this.forgettable(rec) && rec.intervalStart + INTERVAL_SECONDS + retainSeconds <= now) out.push(rec);
+      // The time first: only books past their retention have their orders and fills looked at.
+      if (rec.closesAt + retainSeconds <= now && this.forgettable(rec)) out.push(rec);
     }
     return out.sort((a, b) => a.intervalStart - b.intervalStart);
   }

@@ -87,8 +87,8 @@ export interface NodeConfig {
   intake: { workers: number; bookHorizonDays: number };
   /**
    * What the engine holds in memory. `retainClosedSeconds` (ENGINE_RETAIN_CLOSED_SECONDS, 0 to
-   * 366 days, default 3,600): a book leaves memory this long after its interval ends, once closed
-   * and every fill decided on chain; its orders are then read from the archive. `snapshotEveryOps`
+   * 366 days, default 3,600): a book leaves memory this long after its gate closure, once every
+   * fill is decided on chain; its orders are then read from the archive. `snapshotEveryOps`
    * (ENGINE_SNAPSHOT_EVERY_OPS, default 200,000): operations between snapshots of the state (a
    * restart replays only what follows the latest). `opLogRetentionDays`
    * (ENGINE_OP_LOG_RETENTION_DAYS, 0 to 3,650, default 7): operations a snapshot covers are

@@ -58,10 +58,9 @@ describe("engine memory: forgetting settled books, snapshots", () => {
     expect(fillsInFirst.length).to.be.greaterThan(3);
     const before = new Map(await Promise.all(inFirst.map(async (id) => [id, JSON.stringify((await engine.findOrder(id))!, big)] as const)));
 
-    // Not yet: the retention after the interval's end has not passed.
-    expect(await engine.forgetSettled(INTERVAL + 900 + RETAIN - 1, RETAIN)).to.equal(0);
-    // A book with a fill still waiting for the chain stays.
-    const later = INTERVAL + 900 + RETAIN;
+    // Not yet: the retention after the gate closure has not passed.
+    expect(await engine.forgetSettled(gate + RETAIN - 1, RETAIN)).to.equal(0);
+    const later = gate + RETAIN;
     expect(await engine.forgetSettled(later, RETAIN)).to.equal(1);
     expect(engine.state.books.has(firstKey)).to.equal(false);
     for (const id of inFirst) expect(engine.getOrder(id)).to.equal(undefined);
@@ -96,7 +95,7 @@ describe("engine memory: forgetting settled books, snapshots", () => {
     const taken = await engine.placeOrder({ order: buy, signature: sign(bob, buy) }, now);
     expect(taken.fills).to.have.length(1);
     await engine.advance(INTERVAL - 300);
-    const later = INTERVAL + 900 + RETAIN;
+    const later = INTERVAL - 300 + RETAIN;
     expect(await engine.forgetSettled(later, RETAIN)).to.equal(0);
     await engine.markSettling(1, [taken.fills[0]!.fillId]);
     expect(await engine.forgetSettled(later, RETAIN)).to.equal(0);
@@ -122,7 +121,7 @@ describe("engine memory: forgetting settled books, snapshots", () => {
         t = INTERVAL - 300;
         await engine.advance(t);
         await settleAll(engine, t, batch++);
-        expect(await engine.forgetSettled(INTERVAL + 900 + RETAIN, RETAIN)).to.equal(1);
+        expect(await engine.forgetSettled(INTERVAL - 300 + RETAIN, RETAIN)).to.equal(1);
         t = INTERVAL + 600;
       }
     }
