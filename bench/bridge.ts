@@ -16,7 +16,6 @@
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
@@ -46,6 +45,7 @@ import type { IndexerDatabase } from "../indexer/store/schema.js";
 import { createChainRpc } from "../indexer/sync/rpc.js";
 import { startLocalChain } from "../scripts/localChain.js";
 import { readBenchArgs, size, toggle } from "./benchArgs.js";
+import { freePort } from "../lib/listenOnPort.js";
 
 /** Benchmark accounts trade far more in one interval than a household connection carries; the
  *  market enforces connection limits (settleBatch, intake), so bench accounts get 1 GW each way. */
@@ -167,14 +167,6 @@ function meterKeyFor(i: number): MeterKeyPair {
 }
 
 // ------------------------------------------------------------------ broker
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", () => r()));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 async function startBroker(): Promise<{ kind: string; url: string; close(): Promise<void> }> {
   if (process.env.MQTT_URL) return { kind: "MQTT_URL", url: process.env.MQTT_URL, close: async () => {} };

@@ -5,12 +5,12 @@
 // in-process) keeps every block, receipt and state of its history in memory by design.
 import { spawn, type ChildProcess } from "node:child_process";
 import { createRequire } from "node:module";
-import { createServer } from "node:net";
 import path from "node:path";
 import { createPublicClient, createWalletClient, defineChain, http, type Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { deployPlatform, writeDeployment } from "../contracts/client/deploy.js";
 import { hardhatKey } from "../scripts/localChain.js";
+import { freePort } from "../lib/listenOnPort.js";
 
 export interface SoakChain {
   url: string;
@@ -21,18 +21,6 @@ export interface SoakChain {
   /** The chain process's resident memory, MB (from /proc). */
   rssMb(): Promise<number>;
   close(): Promise<void>;
-}
-
-/** A port nothing listens on now (the OS picks it; it is handed over at once). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 function anvilBinary(): string {

@@ -1,6 +1,7 @@
 // Listening on a port the way dev servers do (Vite, Next): a port the user asked for is that port
 // or a clear error; a default port that is taken (a Mosquitto on 1883, another app on 8080) moves
 // to the next free one, so `npm start` comes up on a busy machine and says where it went.
+import { createServer } from "node:net";
 import { BaseError } from "./errors.js";
 
 /** Ports tried after a taken default, before asking the system for any free one. */
@@ -61,4 +62,17 @@ export async function listenOnPort<T>(
   }
   // Port 0 cannot be "in use"; reaching here means the system had no port at all.
   throw lastError;
+}
+
+/** A port nothing listens on now on 127.0.0.1 (the system picks it; it is handed over at once, so
+ *  a child process or a second server can be told it before it binds). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
 }
