@@ -7,8 +7,8 @@
 // minute and at the end (bench/soakRun.ts): RSS and heap, event-loop delay p99/max, the
 // minute's order-placement p99 and slowest request, the queues (engine op log, fills to settle,
 // bridge outbox, keeper actions), data folder size, orders placed/accepted/refused, trades
-// settled. Printed: the table, the slopes of RSS, heap and disk (MB/min, least squares after the
-// first minute), the worst request, and what was still queued up to S seconds after the load.
+// settled. Printed: the table, the slopes of RSS, heap and disk (MB/min, least squares after
+// `--warmup` minutes), placements slower than 500 ms, the worst request, and what was still queued up to S seconds after the load.
 // `--quick`: 1 minute, 20 households, 20 orders/s (a README check).
 import { readBenchArgs, size, text } from "./benchArgs.js";
 import { runSoak, type SoakResult } from "./soakRun.js";
@@ -19,6 +19,7 @@ const args = readBenchArgs("soak", {
   rate: size({ help: "orders per second", above: 0, max: 5_000, default: 200, quick: 20 }),
   "cross-pct": size({ help: "per cent of buy orders priced to cross the asks", integer: true, min: 0, max: 100, default: 50 }),
   chain: text({ help: "embedded: the node's in-process chain; anvil: Anvil in a process of its own (the node's RSS is then its own)", choices: ["embedded", "anvil"], default: "embedded" }),
+  warmup: size({ help: "minutes of load before the slopes are taken (default 15, or half the run if shorter)", min: 0, max: 24 * 60 }),
   "drain-seconds": size({ help: "longest wait for the queues to empty after the load", integer: true, min: 0, max: 600, default: 60 }),
 });
 
@@ -28,6 +29,7 @@ const result = await runSoak({
   rate: args.rate,
   crossPct: args["cross-pct"],
   drainSeconds: args["drain-seconds"],
+  ...(args.warmup !== undefined ? { warmupMinutes: args.warmup } : {}),
   chain: args.chain as "embedded" | "anvil",
   log: (line) => {
     if (!args.json) console.error(line);
@@ -49,6 +51,7 @@ function formatSoak(r: SoakResult): string {
     ["loop max", (s) => s.eventLoopMaxMs.toFixed(1)],
     ["api p99", (s) => s.apiP99Ms.toFixed(1)],
     ["api max", (s) => s.apiMaxMs.toFixed(1)],
+    [">500ms", (s) => String(s.apiOver500)],
     ["placed", (s) => String(s.placed)],
     ["accepted", (s) => String(s.accepted)],
     ["refused", (s) => String(s.refused + s.errors)],
@@ -65,19 +68,19 @@ function formatSoak(r: SoakResult): string {
   const rows = [columns.map(([h]) => h), ...r.samples.map((s) => columns.map(([, f]) => f(s)))];
   const widths = columns.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
   const table = rows.map((row) => row.map((c, i) => (i === 1 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ")).join("\n");
-  const perMin = (x: number | null) => (x === null ? "n/a (needs 2 samples after the first minute)" : `${x >= 0 ? "+" : ""}${x.toFixed(2)} MB/min`);
+  const perMin = (x: number | null) => (x === null ? "n/a (needs 2 samples after the warm-up)" : `${x >= 0 ? "+" : ""}${x.toFixed(2)} MB/min`);
   const t = r.totals;
   const left = Object.entries(r.drain.left).filter(([, n]) => n > 0);
   return [
     `${r.node.households} households, ${r.node.rate} orders/s (${r.node.crossPct} % of buys crossing) for ${(r.node.durationSeconds / 60).toFixed(2)} min on ${r.node.database}, chain ${r.node.chain === "anvil" ? "Anvil (own process; chain MB)" : "embedded (in the node's RSS)"}; onboarding ${(r.node.onboardingMs / 1000).toFixed(1)} s; keeper ${r.node.keeper ? "on" : "off"}`,
     "loop: the node's event-loop delay (ms); api: order placements of the row's minute, timed by the load (ms); to settle: fills not yet mined; RSS includes the load's worker thread",
     table,
-    `slopes after the first minute: rss ${perMin(r.slopes.rssMbPerMin)}, heap ${perMin(r.slopes.heapMbPerMin)}, disk ${perMin(r.slopes.diskMbPerMin)}`,
+    `slopes after ${r.node.warmupMinutes} min of warm-up: rss ${perMin(r.slopes.rssMbPerMin)}, heap ${perMin(r.slopes.heapMbPerMin)}, disk ${perMin(r.slopes.diskMbPerMin)}`,
     `orders: ${t.placed} placed, ${t.accepted} accepted, ${t.refused} refused, ${t.errors} errors, ${t.behind} not sent (too many waiting); fills ${t.fills}, settled ${t.settled}, failed ${t.failedFills}`,
     ...Object.entries(r.refusals).map(([status, x]) => `refused ${status} x${x.count}, e.g. ${x.example}`),
     `bytes kept: ${r.perUnit.bytesPerOrder} per accepted order (all tables and the chain journal over orders), ${r.perUnit.bytesPerTrade} per settled trade, ${r.perUnit.bytesPerReading} per meter reading in bridge_readings; chain journal ${(r.perUnit.chainJournalBytes / 1e6).toFixed(1)} MB`,
     `largest tables: ${r.tables.slice(0, 8).map((t) => `${t.table} ${(t.bytes / 1e6).toFixed(1)} MB`).join(", ")}`,
-    `worst request: ${r.worstRequest ? `${r.worstRequest.ms} ms, sent ${r.worstRequest.sentAt} (minute ${r.worstRequest.minute}), status ${r.worstRequest.status}` : "none"}`,
+    `requests over 500 ms: ${t.over500Ms}; worst request: ${r.worstRequest ? `${r.worstRequest.ms} ms, sent ${r.worstRequest.sentAt} (minute ${r.worstRequest.minute}), status ${r.worstRequest.status}` : "none"}`,
     r.drain.drained
       ? `nothing queued at the end (drained ${(r.drain.waitedMs / 1000).toFixed(1)} s after the load)`
       : `STILL QUEUED ${(r.drain.waitedMs / 1000).toFixed(0)} s after the load: ${left.map(([k, n]) => `${k} ${n}`).join(", ")}`,

@@ -61,6 +61,8 @@ export interface SoakLoadWindow {
   /** Status code tally of the refusals, with the first refusal's body of each status. */
   refusals: Record<string, { count: number; example: string }>;
   latencyMs: { p50: number; p99: number; max: number };
+  /** Placements answered after more than 500 ms (the robustness goal: none). */
+  over500Ms: number;
   slowest: SlowRequest | null;
   /** Orders due by the rate but not sent, because `MAX_IN_FLIGHT` requests were waiting. */
   behind: number;
@@ -116,7 +118,7 @@ async function runSoakLoad(job: SoakLoadJob, port: NonNullable<typeof parentPort
   let stopping = false;
 
   function freshWindow(): SoakLoadWindow {
-    return { placed: 0, accepted: 0, refused: 0, errors: 0, refusals: {}, latencyMs: { p50: 0, p99: 0, max: 0 }, slowest: null, behind: 0, readingsPublished: 0, readingErrors: 0 };
+    return { placed: 0, accepted: 0, refused: 0, errors: 0, refusals: {}, latencyMs: { p50: 0, p99: 0, max: 0 }, over500Ms: 0, slowest: null, behind: 0, readingsPublished: 0, readingErrors: 0 };
   }
 
   function nextOrderBody(): { token: string; body: string } {
@@ -253,6 +255,7 @@ async function runSoakLoad(job: SoakLoadJob, port: NonNullable<typeof parentPort
     const d = durations.sort((a, b) => a - b);
     const round = (x: number) => Math.round(x * 10) / 10;
     w.latencyMs = { p50: round(percentile(d, 50)), p99: round(percentile(d, 99)), max: round(d[d.length - 1] ?? 0) };
+    w.over500Ms = d.filter((x) => x > 500).length;
     window = freshWindow();
     durations = [];
     return w;

@@ -41,6 +41,9 @@ export interface RunSoakParameters {
   /** Orders per second. */
   rate: number;
   crossPct?: number;
+  /** Minutes of load before the slopes are taken (the engine's memory follows 15-minute books:
+   *  the first full one is forgotten ~16 min in). Default: 15, or half the run if shorter. */
+  warmupMinutes?: number;
   /** Longest wait for the queues to empty after the load. Default 60. */
   drainSeconds?: number;
   /** Seconds between one meter's readings. Default 60 (a test: less, so every meter reports in its run). */
@@ -69,6 +72,8 @@ export interface SoakSample {
   apiP50Ms: number;
   apiP99Ms: number;
   apiMaxMs: number;
+  /** This window's placements answered after more than 500 ms. */
+  apiOver500: number;
   /** Counted when sent; accepted, refused and errors when answered (a window may answer a few sent in the one before). */
   placed: number;
   accepted: number;
@@ -96,13 +101,13 @@ export interface SoakSample {
 }
 
 export interface SoakResult {
-  node: { chain: "embedded" | "anvil"; database: string; households: number; rate: number; crossPct: number; durationSeconds: number; sampleSeconds: number; onboardingMs: number; keeper: boolean };
+  node: { chain: "embedded" | "anvil"; database: string; households: number; rate: number; crossPct: number; durationSeconds: number; sampleSeconds: number; onboardingMs: number; keeper: boolean; warmupMinutes: number };
   samples: SoakSample[];
-  /** Least squares per minute over the load samples after the first minute; null with fewer than two. */
+  /** Least squares per minute over the load samples from warmupMinutes on; null with fewer than two. */
   slopes: { rssMbPerMin: number | null; heapMbPerMin: number | null; diskMbPerMin: number | null };
   worstRequest: (SlowRequest & { minute: number }) | null;
   refusals: Record<string, { count: number; example: string }>;
-  totals: { placed: number; accepted: number; refused: number; errors: number; behind: number; fills: number; settled: number; failedFills: number };
+  totals: { placed: number; accepted: number; refused: number; errors: number; behind: number; over500Ms: number; fills: number; settled: number; failedFills: number };
   /** Bytes each table takes at the end (indexes and TOAST included), largest first; and per unit
    *  of load: per accepted order, per settled trade, per accepted meter reading. */
   tables: { table: string; bytes: number; rows: number }[];
@@ -284,7 +289,7 @@ export async function runSoak(p: RunSoakParameters): Promise<SoakResult> {
     let worst: SoakResult["worstRequest"] = null;
     const loadStarted = Date.now();
     const minuteNow = () => Math.round(((Date.now() - loadStarted) / 60_000) * 100) / 100;
-    const emptyWindow: SoakLoadWindow = { placed: 0, accepted: 0, refused: 0, errors: 0, refusals: {}, latencyMs: { p50: 0, p99: 0, max: 0 }, slowest: null, behind: 0, readingsPublished: 0, readingErrors: 0 };
+    const emptyWindow: SoakLoadWindow = { placed: 0, accepted: 0, refused: 0, errors: 0, refusals: {}, latencyMs: { p50: 0, p99: 0, max: 0 }, over500Ms: 0, slowest: null, behind: 0, readingsPublished: 0, readingErrors: 0 };
 
     const queues = () => {
       let settling = 0;
@@ -313,7 +318,7 @@ export async function runSoak(p: RunSoakParameters): Promise<SoakResult> {
         minute, label,
         rssMb: Math.round((mem.rss / MB) * 10) / 10, chainRssMb: external ? await external.rssMb() : 0, heapUsedMb: Math.round((mem.heapUsed / MB) * 10) / 10, externalMb: Math.round((mem.external / MB) * 10) / 10,
         eventLoopP99Ms: ms(loop.percentile(99)), eventLoopMaxMs: ms(loop.max),
-        apiP50Ms: w.latencyMs.p50, apiP99Ms: w.latencyMs.p99, apiMaxMs: w.latencyMs.max,
+        apiP50Ms: w.latencyMs.p50, apiP99Ms: w.latencyMs.p99, apiMaxMs: w.latencyMs.max, apiOver500: w.over500Ms,
         placed: w.placed, accepted: w.accepted, refused: w.refused, errors: w.errors, behind: w.behind, readingsPublished: w.readingsPublished,
         ...q, diskMb: await diskMb(dataDir),
         readingsAccepted: bridge.accepted, readingsDeadLettered: Object.values(bridge.deadLettered).reduce((a, b) => a + (b ?? 0), 0),
@@ -361,12 +366,13 @@ export async function runSoak(p: RunSoakParameters): Promise<SoakResult> {
     const totalDb = tables.reduce((a, t) => a + t.bytes, 0);
     const lastSample = samples[samples.length - 1]!;
     const accepted = samples.reduce((a, s) => a + s.accepted, 0);
-    const afterWarmUp = samples.filter((s) => (s.label === "load" || s.label === "end") && s.minute >= 1);
+    const warmupMinutes = p.warmupMinutes ?? Math.min(15, p.durationSeconds / 120);
+    const afterWarmUp = samples.filter((s) => (s.label === "load" || s.label === "end") && s.minute >= warmupMinutes);
     const slope = (f: (s: SoakSample) => number) => leastSquaresSlope(afterWarmUp.map((s) => ({ x: s.minute, y: f(s) })));
     const sum = (f: (s: SoakSample) => number) => samples.reduce((a, s) => a + f(s), 0);
     const last = samples[samples.length - 1]!;
     return {
-      node: { chain: chainKind, database: node.database, households: p.households, rate: p.rate, crossPct, durationSeconds: p.durationSeconds, sampleSeconds, onboardingMs, keeper: node.keeper !== undefined },
+      node: { chain: chainKind, database: node.database, households: p.households, rate: p.rate, crossPct, durationSeconds: p.durationSeconds, sampleSeconds, onboardingMs, keeper: node.keeper !== undefined, warmupMinutes },
       samples,
       slopes: { rssMbPerMin: slope((s) => s.rssMb), heapMbPerMin: slope((s) => s.heapUsedMb), diskMbPerMin: slope((s) => s.diskMb) },
       worstRequest: worst,
@@ -379,7 +385,7 @@ export async function runSoak(p: RunSoakParameters): Promise<SoakResult> {
         chainJournalBytes,
       },
       totals: {
-        placed: sum((s) => s.placed), accepted: sum((s) => s.accepted), refused: sum((s) => s.refused), errors: sum((s) => s.errors), behind: sum((s) => s.behind),
+        placed: sum((s) => s.placed), accepted: sum((s) => s.accepted), refused: sum((s) => s.refused), errors: sum((s) => s.errors), behind: sum((s) => s.behind), over500Ms: sum((s) => s.apiOver500),
         fills: last.fills, settled: last.settled, failedFills: last.failedFills,
       },
       drain: {

@@ -242,6 +242,47 @@ export async function createEngine(deps: EngineDeps) {
     touchedBooks.clear();
   }
 
+  // Orders go to the archive as each becomes final (not open, every fill decided by the chain),
+  // a thousand a turn, so forgetting a closed book only drops memory: archiving a 180,000-order
+  // book in one go held the node's thread for 8-20 s (issue #17, soak).
+  /** Orders changed since the archive last looked at them: the ones that may have become final. */
+  const archiveCandidates = new Set<OrderRecord>();
+  /** Orders whose archive row is what they are now. */
+  const archived = new WeakSet<OrderRecord>();
+  /** When each order last changed (a counter), so a write that raced a change is not trusted. */
+  const changedAt = new WeakMap<OrderRecord, number>();
+  let changes = 0;
+  function noteChange(order: OrderRecord): void {
+    archived.delete(order);
+    changedAt.set(order, ++changes);
+    archiveCandidates.add(order);
+  }
+  function isFinal(order: OrderRecord): boolean {
+    if (order.status === "open") return false;
+    for (const id of order.fillIds) if (!settled(state.fills.get(id)!)) return false;
+    return true;
+  }
+  /** Writes `orders` (in memory, final) to the archive, a thousand a turn. */
+  async function archive(orders: readonly OrderRecord[]): Promise<void> {
+    for (let i = 0; i < orders.length; i += ARCHIVE_CHUNK) {
+      const slice = orders.slice(i, i + ARCHIVE_CHUNK);
+      const before = changes;
+      await archiveOrders(deps.db, slice.map((order) => ({ order, fills: order.fillIds.map((f) => state.fills.get(f)!) })), ARCHIVE_CHUNK);
+      for (const order of slice) if ((changedAt.get(order) ?? 0) <= before) archived.add(order);
+      await nextTurn();
+    }
+  }
+  /** Archives the orders that became final since the last call; returns how many. */
+  async function archiveFinal(): Promise<number> {
+    const ready: OrderRecord[] = [];
+    for (const order of archiveCandidates) {
+      archiveCandidates.delete(order);
+      if (!archived.has(order) && state.orders.get(order.id) === order && isFinal(order)) ready.push(order);
+    }
+    await archive(ready);
+    return ready.length;
+  }
+
   /**
    * Applies `op` as the next operation and queues its log row; `durable` settles once the row
    * is in the log. Synchronous up to the queueing, so checks made just before (duplicate order,
@@ -265,8 +306,18 @@ export async function createEngine(deps: EngineDeps) {
       log.fail(`applying operation ${seq} (${op.type}) threw: ${(err as Error)?.message ?? String(err)}`, err);
       throw err;
     }
-    for (const order of touchedOrders) if (order.accepted.order.side === SIDE_BUY) updateBuyCost(order);
-    for (const e of opEvents) if (e.name === "fill" || e.name === "fillUpdate") updateBuyCost(state.orders.get(e.payload.buyId)!);
+    for (const order of touchedOrders) {
+      if (order.accepted.order.side === SIDE_BUY) updateBuyCost(order);
+      noteChange(order);
+    }
+    for (const e of opEvents) {
+      if (e.name !== "fill" && e.name !== "fillUpdate") continue;
+      updateBuyCost(state.orders.get(e.payload.buyId)!);
+      if (e.name === "fillUpdate") for (const id of [e.payload.buyId, e.payload.sellId]) {
+        const order = state.orders.get(id);
+        if (order) noteChange(order);
+      }
+    }
     const group: OpLogGroup<GroupData> = log.append({ seq, kind: op.type, payload }, op.type === "settlement" || op.type === "unsettle" ? op.batchId : undefined);
     collectChanges(group.data.events);
     group.data.fillsAfter = state.fills.length;
@@ -568,14 +619,21 @@ export async function createEngine(deps: EngineDeps) {
      */
     async forgetSettled(now: number, retainSeconds: number, maxBooks = 200): Promise<number> {
       assertRunning();
+      await archiveFinal();
       const books = state.forgettableBooks(now, retainSeconds, maxBooks);
       if (books.length === 0) return 0;
       // Final: nothing changes a closed book's orders once every fill is decided (a verdict on a
       // decided fill is ignored, intake refuses closed books), so the archive is what is forgotten.
-      const archived: { order: OrderRecord; fills: FillRecord[] }[] = [];
-      for (const rec of books) for (const order of state.ordersInBook(rec.key)) archived.push({ order, fills: order.fillIds.map((i) => state.fills.get(i)!) });
-      await archiveOrders(deps.db, archived);
-      const keys = books.map((b) => b.key);
+      // Orders not archived yet (those a restart replayed) go now, in turns.
+      const rest: OrderRecord[] = [];
+      for (const rec of books) for (const order of state.ordersInBook(rec.key)) if (!archived.has(order)) rest.push(order);
+      await archive(rest);
+      assertRunning();
+      // Only books still held whose every order's archive row is what it is now.
+      const keys = books
+        .filter((rec) => state.books.get(rec.key) === rec && state.ordersInBook(rec.key).every((order) => archived.has(order)))
+        .map((rec) => rec.key);
+      if (keys.length === 0) return 0;
       const { durable } = commit({ type: "forget", books: keys });
       for (const key of keys) {
         if (state.books.has(key)) continue;
@@ -583,14 +641,13 @@ export async function createEngine(deps: EngineDeps) {
         openBooks.delete(key);
       }
       const forgotten = keys.filter((k) => !state.books.has(k)).length;
-      // A snapshot now holds every operation up to the forget; encoded before anything else is applied.
-      const payload = state.lastSeq - snapshotSeq >= snapshotEveryOps ? state.snapshot() : undefined;
-      const encodedAt = state.lastSeq;
-      const snapshotText = payload ? encodePayload(payload) : undefined;
+      // A snapshot now holds every operation up to the forget: copied before anything else is
+      // applied, encoded and written in parts over many turns once the forget is durable.
+      const snap = state.lastSeq - snapshotSeq >= snapshotEveryOps ? state.snapshot() : undefined;
       await durable;
-      if (snapshotText !== undefined) {
-        await saveSnapshot(deps.db, snapshotText, encodedAt);
-        snapshotSeq = encodedAt;
+      if (snap) {
+        await saveSnapshot(deps.db, snap);
+        snapshotSeq = snap.lastSeq;
       }
       return forgotten;
     },
@@ -712,6 +769,11 @@ export async function createEngine(deps: EngineDeps) {
 export type Engine = Awaited<ReturnType<typeof createEngine>>;
 
 /** A fill the chain has decided on: paid (executed) or refused (failed). */
+/** Orders written to the archive in one statement, then the event loop gets a turn. */
+const ARCHIVE_CHUNK = 1_000;
+
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 function settled(fill: FillRecord): boolean {
   return fill.status === "executed" || fill.status === "failed";
 }

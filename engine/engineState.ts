@@ -685,9 +685,11 @@ export class EngineState {
       books: [...this.books.values()].map((rec) => ({
         key: rec.key, zoneHex: rec.market.zoneHex, intervalStart: rec.intervalStart, status: rec.status, lastPrice: rec.lastPrice, matchedWh: rec.book.matchedWh,
       })),
-      orders: [...this.bySeq.values()].sort((a, b) => a.seq - b.seq),
-      fills: [...this.fills.values()],
-      quarantined: [...this.quarantined],
+      // Copies of what later operations change in place, so the snapshot can be encoded and
+      // written over many turns of the event loop while the engine goes on (engineArchive.ts).
+      orders: [...this.bySeq.values()].sort((a, b) => a.seq - b.seq).map((o) => ({ ...o, accepted: { ...o.accepted }, fillIds: o.fillIds.slice() })),
+      fills: [...this.fills.values()].map((f) => ({ ...f })),
+      quarantined: this.quarantined.map((q) => ({ ...q })),
     };
   }
 

@@ -5,6 +5,7 @@ import type { Kysely } from "kysely";
 import { Migrator, type Migration, type MigrationProvider } from "kysely/migration";
 import * as m0001 from "./migrations/20261122_0001_engine_log.js";
 import * as m0002 from "./migrations/20261207_0002_engine_archive.js";
+import * as m0003 from "./migrations/20261208_0003_engine_snapshot_parts.js";
 
 export interface EngineOpsTable {
   seq: bigint;
@@ -29,14 +30,22 @@ export interface EngineArchivedOrdersTable {
   maker: string;
   seq: bigint;
   status: string;
-  /** encodePayload({ order: OrderRecord, fills: FillRecord[] }). */
+  /** encodeArchivedOrder (store/orderCodec.ts); rows of the first archive: encodePayload({ order, fills }). */
   record: string;
 }
 
 export interface EngineSnapshotsTable {
   seq: bigint;
+  /** A snapshot's header (version 2: its parts are in engine_snapshot_parts) or, version 1, all of it. */
   payload: string;
   created_at: Date;
+}
+
+export interface EngineSnapshotPartsTable {
+  seq: bigint;
+  part: number;
+  /** encodeOrders or encodeFills of a slice, as the header's `parts` says. */
+  payload: string;
 }
 
 export interface EngineDatabase {
@@ -44,9 +53,14 @@ export interface EngineDatabase {
   engine_batches: EngineBatchesTable;
   engine_archived_orders: EngineArchivedOrdersTable;
   engine_snapshots: EngineSnapshotsTable;
+  engine_snapshot_parts: EngineSnapshotPartsTable;
 }
 
-const migrations: Record<string, Migration> = { "20261122_0001_engine_log": m0001, "20261207_0002_engine_archive": m0002 };
+const migrations: Record<string, Migration> = {
+  "20261122_0001_engine_log": m0001,
+  "20261207_0002_engine_archive": m0002,
+  "20261208_0003_engine_snapshot_parts": m0003,
+};
 const provider: MigrationProvider = { getMigrations: async () => migrations };
 
 export async function migrateEngineStore(db: Kysely<any>): Promise<void> {

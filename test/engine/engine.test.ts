@@ -175,7 +175,7 @@ describe("engine determinism and restart", () => {
     const opened = target.url ? await openDatabase<EngineDatabase>({ url: target.url }) : await freshDatabase();
     if (target.url) {
       // A real server keeps tables between runs: start from an empty log.
-      for (const t of ["engine_snapshots", "engine_archived_orders"]) await opened.db.schema.dropTable(t).ifExists().execute();
+      for (const t of ["engine_snapshots", "engine_snapshot_parts", "engine_archived_orders"]) await opened.db.schema.dropTable(t).ifExists().execute();
       await opened.db.schema.dropTable("engine_batches").ifExists().execute();
       await opened.db.schema.dropTable("engine_ops").ifExists().execute();
       await opened.db.schema.dropTable("engine_migrations").ifExists().execute();

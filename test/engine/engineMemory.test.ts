@@ -4,7 +4,8 @@
 // rebuilds.
 import { expect } from "chai";
 import { mulberry32 } from "../../lib/random.js";
-import { pruneOpLog } from "../../engine/store/engineArchive.js";
+import { findArchivedOrder, latestSnapshot, pruneOpLog, saveSnapshot } from "../../engine/store/engineArchive.js";
+import { encodePayload } from "../../engine/store/engineStore.js";
 import type { Engine } from "../../engine/createEngine.js";
 import { engineSnapshot, INTERVAL, makeOrder, memoryEngine, signer, testDomain, wallet } from "./helpers.js";
 
@@ -153,6 +154,69 @@ describe("engine memory: forgetting settled books, snapshots", () => {
     await opened.db.deleteFrom("engine_ops").where("seq", "=", BigInt(engine.state.lastSeq + 1) as never).execute();
     const b = await fromSnapshot.engine.placeOrder({ order: next, signature: sign(alice, next) }, t);
     expect(JSON.stringify(b, big)).to.equal(JSON.stringify(a, big));
+    await opened.close();
+  });
+
+  it("orders go to the archive as each becomes final, while their book still trades; open ones and undecided fills wait", async () => {
+    const { engine, opened } = await memoryEngine();
+    for (const req of orders(200, 3)) await engine.placeOrder(req, now).catch(() => undefined);
+    const pendingFills = new Set(engine.settleableFills().map((f) => f.fillId));
+    // Half the fills decided, the rest still pending.
+    const decided = [...pendingFills].filter((_, i) => i % 2 === 0);
+    await engine.markSettling(1, decided);
+    await engine.recordSettlement(1, "0x01", decided.map((fillId) => ({ fillId, executed: true, tradeId: BigInt(fillId + 1) })), now);
+    // No book is past its retention: nothing is forgotten, but the final orders are archived.
+    expect(await engine.forgetSettled(now, RETAIN)).to.equal(0);
+    const rows = await opened.db.selectFrom("engine_archived_orders").select(["id", "status"]).execute();
+    const inMemory = [...engine.state.orders.values()];
+    const final = inMemory.filter((o) => o.status !== "open" && o.fillIds.every((f) => ["executed", "failed"].includes(engine.state.fills.get(f)!.status)));
+    expect(final.length).to.be.greaterThan(5);
+    expect(final.length).to.be.lessThan(inMemory.length);
+    expect(rows.map((r) => r.id).sort()).to.deep.equal(final.map((o) => o.id.toLowerCase()).sort());
+    for (const o of final.slice(0, 20)) {
+      const stored = (await findArchivedOrder(opened.db, o.id))!;
+      expect(stored).to.deep.equal({ order: o, fills: engine.fillsOf(o) });
+    }
+    // An archived row is a third of the first archive's (the whole record as JSON).
+    const one = final.find((o) => o.fillIds.length > 0)!;
+    const row = await opened.db.selectFrom("engine_archived_orders").select("record").where("id", "=", one.id.toLowerCase()).executeTakeFirstOrThrow();
+    const legacy = encodePayload({ order: one, fills: engine.fillsOf(one) });
+    expect(row.record.length).to.be.lessThan(legacy.length * 0.6);
+    // Rows the first archive wrote still read back.
+    await opened.db.updateTable("engine_archived_orders").set({ record: legacy }).where("id", "=", one.id.toLowerCase()).execute();
+    expect(await findArchivedOrder(opened.db, one.id)).to.deep.equal({ order: one, fills: engine.fillsOf(one) });
+    await opened.close();
+  });
+
+  it("a snapshot is written in parts over many turns and reads back whole; a missing part is an error, and a later save drops a cut-short one", async () => {
+    const { engine, opened } = await memoryEngine();
+    for (const req of orders(150, 5)) await engine.placeOrder(req, now).catch(() => undefined);
+    await settleAll(engine, now, 1);
+    const snap = engine.state.snapshot();
+    expect(snap.orders.length).to.be.greaterThan(100);
+    let turns = 0;
+    await saveSnapshot(opened.db, snap, { ordersPerPart: 7, fillsPerPart: 5, pause: async () => void turns++ });
+    const parts = await opened.db.selectFrom("engine_snapshot_parts").select("part").execute();
+    expect(parts.length).to.equal(Math.ceil(snap.orders.length / 7) + Math.ceil(snap.fills.length / 5));
+    expect(turns).to.equal(parts.length);
+    expect(await latestSnapshot(opened.db)).to.deep.equal(snap);
+    // The copy is the state at that point: trading on does not change it.
+    const copy = JSON.stringify(snap, big);
+    for (const req of orders(30, 6)) await engine.placeOrder(req, now).catch(() => undefined);
+    expect(JSON.stringify(snap, big)).to.equal(copy);
+
+    // A save cut short (parts of a later seq, no header) is not a snapshot; the next save drops its parts.
+    await opened.db.insertInto("engine_snapshot_parts").values({ seq: BigInt(snap.lastSeq + 5), part: 0, payload: "[]" } as never).execute();
+    expect((await latestSnapshot(opened.db))!.lastSeq).to.equal(snap.lastSeq);
+    const second = engine.state.snapshot();
+    await saveSnapshot(opened.db, second, { ordersPerPart: 50, fillsPerPart: 50 });
+    const seqs = await opened.db.selectFrom("engine_snapshot_parts").select("seq").distinct().orderBy("seq").execute();
+    expect(seqs.map((r) => Number(r.seq))).to.deep.equal([snap.lastSeq, second.lastSeq]);
+
+    await opened.db.deleteFrom("engine_snapshot_parts").where("seq", "=", BigInt(second.lastSeq) as never).where("part", "=", 1).execute();
+    let error: Error | undefined;
+    await latestSnapshot(opened.db).catch((e: Error) => (error = e));
+    expect(error?.message).to.match(/names \d+ parts and \d+ are stored/);
     await opened.close();
   });
 });
