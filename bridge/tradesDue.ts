@@ -28,13 +28,14 @@ export interface ProvenTrade {
 }
 
 export interface TradesDue {
-  /** Every final trade not yet forgotten whose delivery window ended at or before `endBy` (unix s). */
+  /** Every final trade not yet forgotten whose delivery window ended at or before `endBy` (unix s),
+   *  with its Merkle proof, in trade id order. */
   listTradesEndingBy(endBy: bigint): Promise<ProvenTrade[]>;
   /** The bridge has decided these; the source may drop them. */
   forget(tradeIds: readonly bigint[]): void;
-  /** Takes in (and proves) trades that became final since the last call, a bounded number at a
-   *  time: called every tick, so the work keeps pace with settlement instead of piling up until
-   *  the first delivery window is due. */
+  /** Takes in trades that became final since the last call, a bounded number at a time: called
+   *  every tick, so the reading keeps pace with settlement instead of piling up until the first
+   *  delivery window is due. */
   prefetch(): Promise<void>;
 }
 
@@ -50,17 +51,29 @@ export interface CreateIndexedTradesDueParameters {
 }
 
 const PAGE = 1_000;
-/** Most trades proved in one pull: ~0.1 ms each (a keccak leaf and its share of the tree), so a
- *  pull holds the thread for a few ms between turns, however far behind it starts. */
+/** Most trades taken in by one pull, so a pull far behind holds the thread only briefly. */
 const MOST_PER_PULL = 5_000;
 
 export function createIndexedTradesDue({ db, chainId, finalityDepth, client, logger }: CreateIndexedTradesDueParameters): TradesDue {
-  const open = new Map<bigint, ProvenTrade>();
+  // Final trades waiting for their window to be decided, by window end: only ids and batch ids.
+  // A trade waits from settlement until its window ends and is decided (15-30 min); holding its
+  // row and Merkle proof meanwhile (~1.4 KB) made the bridge the node's largest heap under
+  // load (issue #17 soak: +10 MB/min at 90 trades/s). Proofs are made when a window falls due.
+  const byWindowEnd = new Map<bigint, Map<bigint, bigint>>();
+  const windowOf = new Map<bigint, bigint>();
   // Trade ids grow along the chain, and final blocks never change, so the final trades are a
   // prefix of the ids and one cursor reads each of them once.
   let lastTaken: bigint | undefined;
   let pulling: Promise<Checkpoint | undefined> | undefined;
   let state: "ok" | "no_index" | "off_chain" = "ok";
+
+  function take(row: TradeRow): void {
+    if (windowOf.has(row.trade_id)) return;
+    let inWindow = byWindowEnd.get(row.delivery_end);
+    if (!inWindow) byWindowEnd.set(row.delivery_end, (inWindow = new Map()));
+    inWindow.set(row.trade_id, row.batch_id);
+    windowOf.set(row.trade_id, row.delivery_end);
+  }
 
   /** Takes in the trades that became final; returns the checkpoint that finality was measured against. */
   async function pull(): Promise<Checkpoint | undefined> {
@@ -76,33 +89,36 @@ export function createIndexedTradesDue({ db, chainId, finalityDepth, client, log
     }
     const depthFloor = checkpoint.block_number - BigInt(finalityDepth);
     const final = depthFloor < windowFloor ? depthFloor : windowFloor;
-    for (let proved = 0; proved < MOST_PER_PULL; ) {
+    for (let taken = 0; taken < MOST_PER_PULL; ) {
       const rows = await listTrades(db, chainId, {}, { order: "asc", limit: PAGE, ...(lastTaken !== undefined ? { after: lastTaken } : {}) });
       const firstNotFinal = rows.findIndex((r) => r.executed_block > final);
-      const taken = firstNotFinal === -1 ? rows : rows.slice(0, firstNotFinal);
-      await prove(taken);
-      proved += taken.length;
-      if (taken.length > 0) lastTaken = taken.at(-1)!.trade_id;
-      if (taken.length < PAGE) return checkpoint;
+      const finalRows = firstNotFinal === -1 ? rows : rows.slice(0, firstNotFinal);
+      for (const row of finalRows) take(row);
+      taken += finalRows.length;
+      if (finalRows.length > 0) lastTaken = finalRows.at(-1)!.trade_id;
+      if (finalRows.length < PAGE) return checkpoint;
+      await nextTurn();
     }
     return checkpoint;
   }
 
-  /** Proofs against each batch's stored trades, the leaves of its root (the same query as GET /v1/trades/:id). */
-  async function prove(rows: readonly TradeRow[]) {
-    const wanted = new Set(rows.map((r) => r.trade_id));
-    for (const batchId of new Set(rows.map((r) => r.batch_id))) {
+  /** `wanted` (trade id → batch id) with proofs against each batch's stored trades, the leaves of its root (the same query as GET /v1/trades/:id). */
+  async function prove(wanted: Map<bigint, bigint>): Promise<ProvenTrade[]> {
+    const out: ProvenTrade[] = [];
+    const left = new Set(wanted.keys());
+    for (const batchId of new Set(wanted.values())) {
       const batch = await getBatchTrades(db, chainId, batchId);
       const trades = batch.map(tradeOf);
       const proofs = merkleProofsForAll(trades.map(tradeLeaf));
       trades.forEach((trade, i) => {
-        if (wanted.delete(trade.tradeId)) open.set(trade.tradeId, { trade, proof: proofs[i]! });
+        if (left.delete(trade.tradeId)) out.push({ trade, proof: proofs[i]! });
       });
       // Between batches, the node's requests go first.
       await nextTurn();
     }
     // The indexer writes a batch's trades with its BatchSettled in one transaction.
-    if (wanted.size > 0) throw new Error(`indexer: trades ${[...wanted].join(", ")} are not among their batch's stored trades`);
+    if (left.size > 0) throw new Error(`indexer: trades ${[...left].join(", ")} are not among their batch's stored trades`);
+    return out.sort((a, b) => (a.trade.tradeId < b.trade.tradeId ? -1 : a.trade.tradeId > b.trade.tradeId ? 1 : 0));
   }
 
   async function isOnChain(checkpoint: Checkpoint): Promise<boolean> {
@@ -134,14 +150,15 @@ export function createIndexedTradesDue({ db, chainId, finalityDepth, client, log
       pulling ??= pull().finally(() => (pulling = undefined));
       const checkpoint = await pulling;
       if (!checkpoint) return [];
-      const due = [...open.values()].filter((t) => t.trade.deliveryEnd <= endBy);
-      if (due.length === 0) return due;
+      const due = new Map<bigint, bigint>();
+      for (const [end, trades] of byWindowEnd) if (end <= endBy) for (const [id, batchId] of trades) due.set(id, batchId);
+      if (due.size === 0) return [];
       if (!(await isOnChain(checkpoint))) return [];
       if (state === "off_chain") {
         logger.info({ msg: "the indexer has followed the chain again: reporting final trades", chain_id: chainId, block_number: Number(checkpoint.block_number) });
         state = "ok";
       }
-      return due;
+      return prove(due);
     },
     async prefetch() {
       pulling ??= pull().finally(() => (pulling = undefined));
@@ -149,7 +166,14 @@ export function createIndexedTradesDue({ db, chainId, finalityDepth, client, log
     },
     forget(tradeIds) {
       // The cursor only moves forward, so a forgotten trade never returns.
-      for (const id of tradeIds) open.delete(id);
+      for (const id of tradeIds) {
+        const end = windowOf.get(id);
+        if (end === undefined) continue;
+        windowOf.delete(id);
+        const inWindow = byWindowEnd.get(end)!;
+        inWindow.delete(id);
+        if (inWindow.size === 0) byWindowEnd.delete(end);
+      }
     },
   };
 }

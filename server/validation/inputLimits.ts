@@ -91,27 +91,41 @@ export async function refuseUnstorableInput(request: FastifyRequest, reply: Fast
 
 type Schema = Record<string, unknown>;
 
-/** Adds default bounds to one request schema, in place (the caller passes a copy). */
-function boundSchema(schema: unknown): void {
+/**
+ * Adds default bounds to one request schema, in place (the caller passes a copy); `defaulted`
+ * gets the path of each number and array that declared no bound of its own (every route should
+ * declare its own: test/server/inputBounds.test.ts).
+ */
+function boundSchema(schema: unknown, path: string, defaulted: string[]): void {
   if (schema === null || typeof schema !== "object") return;
   if (Array.isArray(schema)) {
-    schema.forEach(boundSchema);
+    schema.forEach((sub, i) => boundSchema(sub, `${path}[${i}]`, defaulted));
     return;
   }
   const s = schema as Schema;
   const types = Array.isArray(s.type) ? s.type : [s.type];
   if (types.includes("number") || types.includes("integer")) {
     const bound = types.includes("number") ? DEFAULT_NUMBER_BOUND : Number.MAX_SAFE_INTEGER;
-    if (s.maximum === undefined && s.exclusiveMaximum === undefined && s.const === undefined && s.enum === undefined) s.maximum = bound;
-    if (s.minimum === undefined && s.exclusiveMinimum === undefined && s.const === undefined && s.enum === undefined) s.minimum = -bound;
+    const fixed = s.const !== undefined || s.enum !== undefined;
+    if (s.maximum === undefined && s.exclusiveMaximum === undefined && !fixed) {
+      s.maximum = bound;
+      defaulted.push(`${path}: maximum`);
+    }
+    if (s.minimum === undefined && s.exclusiveMinimum === undefined && !fixed) {
+      s.minimum = -bound;
+      defaulted.push(`${path}: minimum`);
+    }
   }
-  if (types.includes("array") && s.maxItems === undefined) s.maxItems = DEFAULT_MAX_ITEMS;
+  if (types.includes("array") && s.maxItems === undefined) {
+    s.maxItems = DEFAULT_MAX_ITEMS;
+    defaulted.push(`${path}: maxItems`);
+  }
   for (const [k, v] of Object.entries(s)) {
     // Data, not subschemas.
     if (k === "enum" || k === "const" || k === "default" || k === "examples" || k === "required") continue;
     if (k === "properties" || k === "patternProperties" || k === "definitions" || k === "$defs") {
-      if (v && typeof v === "object") for (const sub of Object.values(v)) boundSchema(sub);
-    } else boundSchema(v);
+      if (v && typeof v === "object") for (const [name, sub] of Object.entries(v)) boundSchema(sub, `${path}.${name}`, defaulted);
+    } else boundSchema(v, path, defaulted);
   }
 }
 
@@ -120,22 +134,35 @@ function copySchema<T>(schema: T): T {
   return JSON.parse(JSON.stringify(schema)) as T;
 }
 
-/** onRoute: each route's body, querystring, params and headers schemas get the default bounds. */
-export function boundRequestSchemas(route: RouteOptions): void {
+/**
+ * onRoute: each route's body, querystring, params and headers schemas get the default bounds;
+ * `defaulted` gets "METHOD url part.field: rule" for each default given.
+ */
+export function boundRequestSchemas(route: RouteOptions, defaulted: string[] = []): void {
   const schema = route.schema as Schema | undefined;
   if (!schema) return;
   const bounded: Schema = { ...schema };
+  const method = Array.isArray(route.method) ? route.method.join(",") : route.method;
   for (const part of ["body", "querystring", "params", "headers"]) {
     if (bounded[part] === undefined) continue;
     bounded[part] = copySchema(bounded[part]);
-    boundSchema(bounded[part]);
+    boundSchema(bounded[part], `${method} ${route.url} ${part}`, defaulted);
   }
   route.schema = bounded;
 }
 
+const defaultedByApp = new WeakMap<FastifyInstance, string[]>();
+
+/** The request fields of `app`'s routes that declared no bound of their own and got a default. */
+export function defaultedBounds(app: FastifyInstance): readonly string[] {
+  return defaultedByApp.get(app) ?? [];
+}
+
 /** Puts the layer on `app`: call before any route is registered. */
 export function installInputLimits(app: FastifyInstance): void {
-  app.addHook("onRoute", boundRequestSchemas);
+  const defaulted: string[] = [];
+  defaultedByApp.set(app, defaulted);
+  app.addHook("onRoute", (route) => boundRequestSchemas(route, defaulted));
   app.addHook("preHandler", refuseUnstorableInput);
   const parseJson = app.getDefaultJsonParser("error", "error");
   app.removeContentTypeParser("application/json");
