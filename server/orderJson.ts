@@ -11,7 +11,8 @@ import { ValidationError } from "../lib/errors.js";
 // the integer branch first a long decimal string (a uint256 nonce) became a lossy double, and the
 // order's hash no longer matched what the wallet signed. String first, a JSON number is turned
 // into its exact decimal text instead (and a negative or fractional one still fails both).
-const uint = { anyOf: [{ type: "string", pattern: "^[0-9]{1,78}$" }, { type: "integer", minimum: 0 }] } as const;
+// A JSON number past 2^53 - 1 is no longer exact: larger values come as decimal strings.
+const uint = { anyOf: [{ type: "string", pattern: "^[0-9]{1,78}$" }, { type: "integer", minimum: 0, maximum: Number.MAX_SAFE_INTEGER }] } as const;
 const address = { type: "string", pattern: "^0x[0-9a-fA-F]{40}$" } as const;
 
 export const orderSchema = {

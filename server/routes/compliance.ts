@@ -21,7 +21,8 @@ import { savingsRoutes } from "./savings.js";
 const NUMBER_FIELDS = ["kwh", "pricePerKwh", "durationHours", "price_per_kwh", "duration_hours"];
 const STRING_FIELDS = ["sellerId", "buyerId", "seller_id", "buyer_id", "zone"];
 const textOrNull = { type: ["string", "null"], maxLength: 200 } as const;
-const numberOrNull = { type: ["number", "null"] } as const;
+// Wide on purpose (the route reports a negative or absurd figure as a violation), yet bounded.
+const numberOrNull = { type: ["number", "null"], minimum: -1e12, maximum: 1e12 } as const;
 
 const validateBody = {
   type: "object",

@@ -99,7 +99,11 @@ const resourceInputSchema = {
 
 const intervalSchema = {
   type: "object", additionalProperties: false, required: ["dtstart", "duration", "signal_payload"],
-  properties: { dtstart: ISO, duration: DURATION, signal_payload: { type: "number" } },
+  properties: {
+    dtstart: ISO, duration: DURATION,
+    // A price (EUR/kWh), a level (0-3) or a power (kW): a million either way is beyond any of them.
+    signal_payload: { type: "number", minimum: -1e6, maximum: 1e6 },
+  },
 } as const;
 const signalSchema = {
   type: "object", additionalProperties: false, required: ["signal_name", "signal_type", "intervals"],

@@ -65,7 +65,7 @@ export async function forecastRoutes(app: FastifyInstance): Promise<void> {
               type: "object",
               additionalProperties: false,
               required: ["timestamp", "consumption"],
-              properties: { timestamp: timestampSchema, consumption: { type: ["number", "null"], minimum: 0, description: "energy in that hour (kWh, or any unit: the forecast comes back in the same); null when missing" } },
+              properties: { timestamp: timestampSchema, consumption: { type: ["number", "null"], minimum: 0, maximum: 1e12, description: "energy in that hour (kWh, or any unit: the forecast comes back in the same); null when missing" } },
             },
           },
           temperature: {

@@ -7,6 +7,7 @@
 // chain now. An EV plan spends the community wallet too: it is for an EV resource of an active
 // registered prosumer, asked by its owner (or an operator, for the owner), within the owner's and
 // the wallet's limits (orchestrator/evPlans.ts).
+import { MAX_UNIX_SECONDS } from "../validation/inputLimits.js";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { Kysely } from "kysely";
 import { INTERVAL_SECONDS } from "../../engine/markets.js";
@@ -29,7 +30,7 @@ const MAX_ACTIONS = 500;
 
 const zoneSchema = { type: "string", minLength: 1, maxLength: 32, description: "a market zone of this node, e.g. ZONE-A" } as const;
 const kwh = (description: string) => ({ type: "number", minimum: 0, maximum: 1e9, description }) as const;
-const intervalStartSchema = { type: "integer", minimum: 0, multipleOf: INTERVAL_SECONDS, description: "unix seconds, the start of a 15-minute interval" } as const;
+const intervalStartSchema = { type: "integer", minimum: 0, maximum: MAX_UNIX_SECONDS, multipleOf: INTERVAL_SECONDS, description: "unix seconds, the start of a 15-minute interval" } as const;
 
 const actionSchema = {
   type: "object",
@@ -361,7 +362,7 @@ export async function orchestratorRoutes(app: FastifyInstance): Promise<void> {
       description: `Measured from the zone's interval readings; where there are none, the figures a run planned with (forecast). At most ${MAX_BALANCE_INTERVALS} intervals; default the last 24 hours.`,
       querystring: {
         type: "object", additionalProperties: false, required: ["zone"],
-        properties: { zone: zoneSchema, from: { type: "integer", minimum: 0, description: "unix s, inclusive" }, to: { type: "integer", minimum: 0, description: "unix s, exclusive" } },
+        properties: { zone: zoneSchema, from: { type: "integer", minimum: 0, maximum: MAX_UNIX_SECONDS, description: "unix s, inclusive" }, to: { type: "integer", minimum: 0, maximum: MAX_UNIX_SECONDS, description: "unix s, exclusive" } },
       },
       response: { 200: { type: "object", required: ["zone", "intervals"], properties: { zone: { type: "string" }, intervals: { type: "array", items: balanceIntervalSchema } } }, 400: problem, 422: problem },
     },

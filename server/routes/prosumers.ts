@@ -94,7 +94,7 @@ export async function prosumerRoutes(app: FastifyInstance): Promise<void> {
           zone: { type: "string", minLength: 1, maxLength: 66 },
           exportLimitW: { type: "integer", minimum: 0, maximum: 1_000_000_000, default: 10000, description: "W, at most 1 GW" },
           importLimitW: { type: "integer", minimum: 0, maximum: 1_000_000_000, default: 20000, description: "W, at most 1 GW" },
-          sources: { type: "array", uniqueItems: true, items: { type: "string", enum: sourceNames }, default: [] },
+          sources: { type: "array", uniqueItems: true, maxItems: sourceNames.length, items: { type: "string", enum: sourceNames }, default: [] },
           meterSigner: { ...signerSchema, description: `${signerSchema.description}: the meter's signing key, set in a second transaction; without it no reading of the meter settles a trade until one is set` },
         },
       },

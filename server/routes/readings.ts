@@ -46,6 +46,8 @@ function postBodySchema(direction: Direction) {
       [direction]: {
         type: "number",
         minimum: 0,
+        // In base units (Wh, W) still exact as a double: 1e12 kWh is 1e15 Wh < 2^53.
+        maximum: 1e12,
         description: `the meter's ${metric} reading in \`unit\`: with kWh or Wh, its ${metric} register (cumulative energy ${metric}ed since installation, which never runs backwards); ` +
           `with kW or W, the ${metric} power at that instant`,
       },

@@ -1,6 +1,7 @@
 // Trading: markets and their books, signed orders in and out, the caller's history from the
 // indexer, and on-chain listings. Orders are the EIP-712 struct the wallet signed; the token's
 // address must be the maker, so a session can never place or cancel another wallet's orders.
+import { MAX_UNIX_SECONDS } from "../validation/inputLimits.js";
 import type { FastifyInstance } from "fastify";
 import type { Hex } from "viem";
 import { INTERVAL_SECONDS } from "../../engine/markets.js";
@@ -147,7 +148,7 @@ export async function tradingRoutes(app: FastifyInstance, options: TradingRouteO
     schema: {
       tags: ["trading"],
       summary: "Order book depth of one zone and interval, best price first",
-      params: { type: "object", required: ["zone", "intervalStart"], properties: { zone: { type: "string", maxLength: 66 }, intervalStart: { type: "integer", minimum: 0, multipleOf: INTERVAL_SECONDS } } },
+      params: { type: "object", required: ["zone", "intervalStart"], properties: { zone: { type: "string", maxLength: 66 }, intervalStart: { type: "integer", minimum: 0, maximum: MAX_UNIX_SECONDS, multipleOf: INTERVAL_SECONDS } } },
       querystring: { type: "object", additionalProperties: false, properties: { levels: { type: "integer", minimum: 1, maximum: 200, default: 20 } } },
       response: {
         200: {

@@ -598,7 +598,7 @@ export async function vppRoutes(app: FastifyInstance): Promise<void> {
       summary: "Send the first interval of the last completed optimisation to the devices through the meter bridge (operator only); resources with no command or no device address are reported as skipped",
       security: bearer,
       params: idParams,
-      body: { type: ["object", "null"], additionalProperties: false, properties: { runId: { type: "integer", minimum: 1, description: "must be the last completed run (the default); an older plan is never sent" } } },
+      body: { type: ["object", "null"], additionalProperties: false, properties: { runId: { type: "integer", minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: "must be the last completed run (the default); an older plan is never sent" } } },
       response: { 200: applySchema, 400: problem, 401: problem, 403: problem, 404: problem, 409: problem, 503: problem },
     },
   }, async (request) => {

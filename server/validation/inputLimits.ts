@@ -16,6 +16,8 @@ import { problemOf, sendProblem } from "../problems.js";
 export const MAX_JSON_DEPTH = 32;
 /** Largest |number| a schema without its own bound accepts: above any energy, price or count a community has. */
 export const DEFAULT_NUMBER_BOUND = 1e15;
+/** The latest unix time (s) a request may name: 2100-01-01T00:00:00Z. Routes bound their times with it. */
+export const MAX_UNIX_SECONDS = 4_102_444_800;
 /** Most items an array without its own maxItems accepts. */
 export const DEFAULT_MAX_ITEMS = 10_000;
 
