@@ -9,6 +9,7 @@
 // written together (group commit, store/createOpLog.ts); a caller is acknowledged, and events
 // are emitted, only once the write holding its operation is durable. A restart replays the log
 // into the same books.
+import { setImmediate as nextTurn } from "node:timers/promises";
 import { EventEmitter } from "node:events";
 import type { Kysely } from "kysely";
 import type { Address, Hex } from "viem";
@@ -771,8 +772,6 @@ export type Engine = Awaited<ReturnType<typeof createEngine>>;
 /** A fill the chain has decided on: paid (executed) or refused (failed). */
 /** Orders written to the archive in one statement, then the event loop gets a turn. */
 const ARCHIVE_CHUNK = 1_000;
-
-const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 function settled(fill: FillRecord): boolean {
   return fill.status === "executed" || fill.status === "failed";

@@ -1,6 +1,7 @@
 // Where the engine keeps what left memory: orders of forgotten books (final, with their fills,
 // kept for their makers and auditors) and snapshots of its state (so a restart replays only the
 // operations after the latest one, and the log before it can be pruned).
+import { setImmediate as nextTurn } from "node:timers/promises";
 import type { Kysely } from "kysely";
 import type { Address, Hex } from "viem";
 import type { EngineSnapshot, FillRecord, OrderRecord, OrderStatus } from "../engineState.js";
@@ -57,8 +58,6 @@ export interface SaveSnapshotOptions {
   /** Awaited between parts (default: the next turn of the event loop), so requests are served. */
   pause?: () => Promise<void>;
 }
-
-const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
  * Stores `snap` (EngineState.snapshot(): copies, so the live state may move on meanwhile) in
