@@ -36,6 +36,14 @@ export async function openDatabase<DB>(options: DatabaseOptions = {}): Promise<O
           oid === NUMERIC_OID || oid === INT8_OID ? parseNumeric : pg.types.getTypeParser(oid, format as "text")) as typeof pg.types.getTypeParser,
       },
     });
+    // An idle connection the server ends (a restart, an administrator, a database dropped while
+    // the pool closes) is an 'error' on the pool; without a listener that event would end the
+    // process. The pool opens a new connection at the next query, so a warning is enough, and
+    // nothing at all once this side is closing.
+    let closing = false;
+    pool.on("error", (err) => {
+      if (!closing) process.emitWarning(`database: an idle connection to ${redact(options.url as string)} failed: ${err.message}`);
+    });
     // Fail at start-up, with the URL's host named, rather than at the first query.
     try {
       const client = await pool.connect();
@@ -45,7 +53,14 @@ export async function openDatabase<DB>(options: DatabaseOptions = {}): Promise<O
       throw new Error(`database: cannot connect to ${redact(options.url)}: ${(err as Error).message}`, { cause: err });
     }
     const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
-    return { db, kind: "postgres", close: () => db.destroy() };
+    return {
+      db,
+      kind: "postgres",
+      close: () => {
+        closing = true;
+        return db.destroy();
+      },
+    };
   }
   const pglite = await PGlite.create(options.dataDir ?? "memory://", {
     parsers: { [NUMERIC_OID]: parseNumeric, [INT8_OID]: parseNumeric },

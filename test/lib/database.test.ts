@@ -39,3 +39,30 @@ describe("openDatabase errors", () => {
     expect(message).not.to.contain("secret");
   });
 });
+
+if (process.env.DATABASE_URL) {
+  const url = process.env.DATABASE_URL;
+  describe("openDatabase on PostgreSQL: a connection the server ends", () => {
+    it("is a warning, not an uncaught error, and the next query opens a new connection", async () => {
+      const opened = await openDatabase<unknown>({ url });
+      const other = await openDatabase<unknown>({ url });
+      const warnings: string[] = [];
+      const onWarning = (w: Error) => warnings.push(w.message);
+      process.on("warning", onWarning);
+      try {
+        const first = await sql<{ pid: number }>`select pg_backend_pid() as pid`.execute(opened.db);
+        const pid = first.rows[0]!.pid;
+        // The pool's only connection is idle now; the server ends it, as a restart or an administrator would.
+        await sql`select pg_terminate_backend(${pid})`.execute(other.db);
+        for (let i = 0; i < 50 && warnings.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+        expect(warnings.some((m) => /^database: an idle connection to .* failed: terminating connection/.test(m))).to.equal(true);
+        const again = await sql<{ pid: number }>`select pg_backend_pid() as pid`.execute(opened.db);
+        expect(again.rows[0]!.pid).to.not.equal(pid);
+      } finally {
+        process.off("warning", onWarning);
+        await opened.close();
+        await other.close();
+      }
+    });
+  });
+}
