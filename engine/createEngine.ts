@@ -78,6 +78,8 @@ export interface EngineDeps {
   /** Operations between two snapshots of the state (default 200,000): a restart loads the
    *  latest and replays only the operations after it. Taken when books are forgotten. */
   snapshotEveryOps?: number;
+  /** Most orders one forget step drops (default 20,000, ~10 ms): a big book leaves in slices. */
+  forgetSliceOrders?: number;
   /** Worker threads computing order digests and recovering signers (intake/createSignaturePool.ts);
    *  0 (default) does it on the calling thread. Same results either way; close() stops them. */
   intakeWorkers?: number;
@@ -129,6 +131,7 @@ export async function createEngine(deps: EngineDeps) {
   for await (const page of loadOps(deps.db, state.lastSeq)) for (const row of page) state.apply(row.seq, decodePayload<EngineOp>(row.payload));
   let snapshotSeq = snapshot?.lastSeq ?? 0;
   const snapshotEveryOps = deps.snapshotEveryOps ?? 200_000;
+  const forgetSlice = deps.forgetSliceOrders ?? FORGET_SLICE;
   const recoverOrder = createOrderRecoverer(deps.domain);
   const pricer = createReferencePricer(deps.timeZone);
   const referencePrice = deps.referencePrice ?? ((m: Market, intervalStart: number) => pricer.price(m, intervalStart));
@@ -248,14 +251,21 @@ export async function createEngine(deps: EngineDeps) {
   // book in one go held the node's thread for 8-20 s (issue #17, soak).
   /** Orders changed since the archive last looked at them: the ones that may have become final. */
   const archiveCandidates = new Set<OrderRecord>();
-  /** Orders whose archive row is what they are now. */
-  const archived = new WeakSet<OrderRecord>();
-  /** When each order last changed (a counter), so a write that raced a change is not trusted. */
-  const changedAt = new WeakMap<OrderRecord, number>();
+  /** Orders whose archive row may not be what they are now, with when each last changed (a
+   *  counter), so a write that raced a change is not trusted. A strong map of only these, not
+   *  weak tables over every order held: V8 works through weak tables in its pause, and a
+   *  180,000-order book made that pause long (issue #17). Forgotten orders are never in it: a
+   *  book is forgotten only once all its orders are archived. */
+  const unarchived = new Map<OrderRecord, number>();
   let changes = 0;
   function noteChange(order: OrderRecord): void {
-    archived.delete(order);
-    changedAt.set(order, ++changes);
+    unarchived.set(order, ++changes);
+    archiveCandidates.add(order);
+  }
+  // What a restart replayed (or loaded from a snapshot) may not be in the archive yet: each is
+  // written as soon as it is final, like any other order.
+  for (const order of state.orders.values()) {
+    unarchived.set(order, 0);
     archiveCandidates.add(order);
   }
   function isFinal(order: OrderRecord): boolean {
@@ -269,7 +279,7 @@ export async function createEngine(deps: EngineDeps) {
       const slice = orders.slice(i, i + ARCHIVE_CHUNK);
       const before = changes;
       await archiveOrders(deps.db, slice.map((order) => ({ order, fills: order.fillIds.map((f) => state.fills.get(f)!) })), ARCHIVE_CHUNK);
-      for (const order of slice) if ((changedAt.get(order) ?? 0) <= before) archived.add(order);
+      for (const order of slice) if ((unarchived.get(order) ?? 0) <= before) unarchived.delete(order);
       await nextTurn();
     }
   }
@@ -278,7 +288,7 @@ export async function createEngine(deps: EngineDeps) {
     const ready: OrderRecord[] = [];
     for (const order of archiveCandidates) {
       archiveCandidates.delete(order);
-      if (!archived.has(order) && state.orders.get(order.id) === order && isFinal(order)) ready.push(order);
+      if (unarchived.has(order) && state.orders.get(order.id) === order && isFinal(order)) ready.push(order);
     }
     await archive(ready);
     return ready.length;
@@ -627,16 +637,26 @@ export async function createEngine(deps: EngineDeps) {
       // decided fill is ignored, intake refuses closed books), so the archive is what is forgotten.
       // Orders not archived yet (those a restart replayed) go now, in turns.
       const rest: OrderRecord[] = [];
-      for (const rec of books) for (const order of state.ordersInBook(rec.key)) if (!archived.has(order)) rest.push(order);
+      for (const rec of books) for (const order of state.ordersInBook(rec.key)) if (unarchived.has(order)) rest.push(order);
       await archive(rest);
       assertRunning();
       // Only books still held whose every order's archive row is what it is now.
       const keys = books
-        .filter((rec) => state.books.get(rec.key) === rec && state.ordersInBook(rec.key).every((order) => archived.has(order)))
+        .filter((rec) => state.books.get(rec.key) === rec && state.ordersInBook(rec.key).every((order) => !unarchived.has(order)))
         .map((rec) => rec.key);
       if (keys.length === 0) return 0;
-      const { durable } = commit({ type: "forget", books: keys });
+      // A book leaves in slices of FORGET_SLICE orders, a turn apart: dropping a 180,000-order
+      // book in one step held the thread 160 ms, on top of the collector's pause (issue #17).
+      let durable: Promise<void> = Promise.resolve();
       for (const key of keys) {
+        while (state.books.has(key)) {
+          const left = state.ordersInBook(key).length;
+          ({ durable } = commit({ type: "forget", books: [key], maxOrders: forgetSlice }));
+          // Gone, or no longer forgettable (the op then changed nothing).
+          if (!state.books.has(key) || state.ordersInBook(key).length >= left) break;
+          await nextTurn();
+          assertRunning();
+        }
         if (state.books.has(key)) continue;
         lastBookViews.delete(key);
         openBooks.delete(key);
@@ -772,6 +792,8 @@ export type Engine = Awaited<ReturnType<typeof createEngine>>;
 /** A fill the chain has decided on: paid (executed) or refused (failed). */
 /** Orders written to the archive in one statement, then the event loop gets a turn. */
 const ARCHIVE_CHUNK = 1_000;
+/** Orders a forget step drops at most (~10 ms of the thread each). */
+const FORGET_SLICE = 20_000;
 
 function settled(fill: FillRecord): boolean {
   return fill.status === "executed" || fill.status === "failed";

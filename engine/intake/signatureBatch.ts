@@ -61,5 +61,15 @@ export function encodeRecoveryResult(result: RecoveredOrder | Error): string {
 
 export function decodeRecoveryResult(line: string): RecoveredOrder | TypeError {
   if (line.startsWith("!")) return new TypeError(line.slice(1));
-  return { digest: line.slice(0, 66) as Hex, signer: line.length > 66 ? (line.slice(66) as Address) : null };
+  return { digest: ownCopy(line.slice(0, 66)) as Hex, signer: line.length > 66 ? (ownCopy(line.slice(66)) as Address) : null };
+}
+
+/**
+ * `text` in a string of its own. V8 makes a split or slice of a long string a view that keeps
+ * the whole string alive: the digest becomes the order's id and lives as long as the order, so
+ * as a view it held its batch's whole answer (a soak's heap snapshot: ~260 B more per order
+ * held, 47 MB at 160,000 orders). Hex is ASCII, so a latin1 round trip is exact.
+ */
+export function ownCopy(text: string): string {
+  return Buffer.from(text, "latin1").toString("latin1");
 }

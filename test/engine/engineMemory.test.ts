@@ -88,6 +88,41 @@ describe("engine memory: forgetting settled books, snapshots", () => {
     await opened.close();
   });
 
+  it("a big book leaves in slices, oldest orders first, each slice its own logged step; a restart replays them to the same state", async () => {
+    const { engine, opened } = await memoryEngine({ forgetSliceOrders: 7 });
+    for (const req of orders(120, 11)) await engine.placeOrder(req, now);
+    const gate = INTERVAL - 300;
+    await engine.advance(gate);
+    await settleAll(engine, gate, 1);
+    const firstKey = [...engine.state.books.keys()].find((k) => k.endsWith(`:${INTERVAL}`))!;
+    const inFirst = engine.state.ordersInBook(firstKey).map((o) => o.id);
+    expect(inFirst.length).to.be.greaterThan(21);
+    const heldBefore = engine.state.orders.size;
+
+    // What one slice does, applied to a copy of the state: the 7 oldest go, the book stays.
+    const copy = (await memoryEngine({ db: opened })).engine;
+    copy.state.apply(copy.state.lastSeq + 1, { type: "forget", books: [firstKey], maxOrders: 7 });
+    expect(copy.state.ordersInBook(firstKey).map((o) => o.id)).to.deep.equal(inFirst.slice(7));
+    expect(inFirst.slice(0, 7).every((id) => copy.getOrder(id) === undefined)).to.equal(true);
+    expect(copy.state.books.has(firstKey)).to.equal(true);
+    expect(copy.state.orders.size).to.equal(heldBefore - 7);
+    await copy.close();
+
+    expect(await engine.forgetSettled(gate + RETAIN, RETAIN)).to.equal(1);
+    expect(engine.state.books.has(firstKey)).to.equal(false);
+    expect(engine.state.orders.size).to.equal(heldBefore - inFirst.length);
+    const steps = await opened.db.selectFrom("engine_ops").select("payload").where("kind", "=", "forget").orderBy("seq").execute();
+    expect(steps.length).to.equal(Math.ceil(inFirst.length / 7));
+    // Every order is still readable, from the archive; the maker index holds none of them.
+    for (const id of inFirst) expect((await engine.findOrder(id))?.order.id).to.equal(id);
+    for (const w of makers) expect(engine.state.ordersOf(w.address).some((o) => o.book === firstKey)).to.equal(false);
+
+    const restarted = await memoryEngine({ db: opened });
+    expect(engineSnapshot(restarted.engine)).to.equal(engineSnapshot(engine));
+    expect(booksView(restarted.engine)).to.equal(booksView(engine));
+    await opened.close();
+  });
+
   it("a book with a fill the chain has not decided is not forgotten", async () => {
     const { engine, opened } = await memoryEngine();
     const sell = makeOrder(alice, 1, 1_000, 190_000);

@@ -68,13 +68,14 @@ export async function freshDatabase(): Promise<Opened> {
 }
 
 export async function memoryEngine(
-  options: { markets?: MarketConfig[]; directory?: ProsumerDirectory; db?: Opened; referencePrice?: number; probe?: LogProbe; maxOpsPerWrite?: number; snapshotEveryOps?: number } = {},
+  options: { markets?: MarketConfig[]; directory?: ProsumerDirectory; db?: Opened; referencePrice?: number; probe?: LogProbe; maxOpsPerWrite?: number; snapshotEveryOps?: number; forgetSliceOrders?: number } = {},
 ) {
   const opened = options.db ?? (await freshDatabase());
   const engine = await createEngine({
     db: options.probe ? opened.db.withPlugin(options.probe.plugin) : opened.db,
     ...(options.maxOpsPerWrite !== undefined ? { maxOpsPerWrite: options.maxOpsPerWrite } : {}),
     ...(options.snapshotEveryOps !== undefined ? { snapshotEveryOps: options.snapshotEveryOps } : {}),
+    ...(options.forgetSliceOrders !== undefined ? { forgetSliceOrders: options.forgetSliceOrders } : {}),
     markets: options.markets ?? [market],
     domain: testDomain,
     directory: options.directory ?? staticDirectory(),
