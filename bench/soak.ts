@@ -19,6 +19,7 @@ const args = readBenchArgs("soak", {
   rate: size({ help: "orders per second", above: 0, max: 5_000, default: 200, quick: 20 }),
   "cross-pct": size({ help: "per cent of buy orders priced to cross the asks", integer: true, min: 0, max: 100, default: 50 }),
   chain: text({ help: "embedded: the node's in-process chain; anvil: Anvil in a process of its own (the node's RSS is then its own)", choices: ["embedded", "anvil"], default: "embedded" }),
+  database: text({ help: "pglite: the node's embedded database in its data folder; postgres: a new database on the server DATABASE_URL names (dropped after the run), queries then off the node's thread", choices: ["pglite", "postgres"], default: "pglite" }),
   warmup: size({ help: "minutes of load before the slopes are taken (default 15, or half the run if shorter)", min: 0, max: 24 * 60 }),
   "drain-seconds": size({ help: "longest wait for the queues to empty after the load", integer: true, min: 0, max: 600, default: 60 }),
 });
@@ -31,6 +32,7 @@ const result = await runSoak({
   drainSeconds: args["drain-seconds"],
   ...(args.warmup !== undefined ? { warmupMinutes: args.warmup } : {}),
   chain: args.chain as "embedded" | "anvil",
+  database: args.database as "pglite" | "postgres",
   log: (line) => {
     if (!args.json) console.error(line);
   },

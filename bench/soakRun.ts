@@ -11,7 +11,7 @@
 // a worker so heap and event-loop figures are the node's alone. RSS is the process's: it
 // includes the worker's isolate (flat after its start-up; its own heap is reported apart).
 import { execFile } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
@@ -24,6 +24,7 @@ import { createSiweMessage } from "viem/siwe";
 import { privateKeyToAccount } from "viem/accounts";
 import { createPublicClient, createWalletClient, erc20Abi, http, keccak256, maxUint256, toHex, type Hex } from "viem";
 import { deriveMeterKeyPair } from "../bridge/readingSignature.js";
+import { openDatabase } from "../lib/database.js";
 import { readNodeConfig } from "../server/config.js";
 import { nodePlugins } from "../server/plugins.js";
 import { startNode, type RunningNode } from "../server/startNode.js";
@@ -51,6 +52,9 @@ export interface RunSoakParameters {
   /** "embedded" (default): the node's in-process EDR chain; "anvil": Anvil in its own process
    *  (bench/soakChain.ts), so the node's RSS is its own. */
   chain?: "embedded" | "anvil";
+  /** "pglite" (default): the embedded database, in the node's process; "postgres": a database of
+   *  its own on the server `DATABASE_URL` names, created for the run and dropped after it. */
+  database?: "pglite" | "postgres";
   /** Progress lines (stderr in the CLI). */
   log?: (line: string) => void;
 }
@@ -122,6 +126,28 @@ const run = promisify(execFile);
 async function diskMb(dir: string): Promise<number> {
   const { stdout } = await run("du", ["-sk", dir]);
   return Math.round((Number(stdout.split(/\s/)[0]) / 1024) * 100) / 100;
+}
+
+/** A new database on the server DATABASE_URL names, for one run: its URL, size and drop. */
+async function createSoakDatabase(): Promise<{ url: string; sizeMb(): Promise<number>; drop(): Promise<void> }> {
+  const serverUrl = process.env.DATABASE_URL;
+  if (!serverUrl) throw new Error("soak --database postgres: set DATABASE_URL to a PostgreSQL server (e.g. postgres://postgres@127.0.0.1:5432/test)");
+  const name = `soak_${process.pid}_${Date.now()}`;
+  const admin = await openDatabase<unknown>({ url: serverUrl });
+  await sql`create database ${sql.id(name)}`.execute(admin.db);
+  const own = new URL(serverUrl);
+  own.pathname = `/${name}`;
+  return {
+    url: own.toString(),
+    async sizeMb() {
+      const r = await sql<{ bytes: string | bigint }>`select pg_database_size(${name}) as bytes`.execute(admin.db);
+      return Math.round((Number(r.rows[0]!.bytes) / MB) * 100) / 100;
+    },
+    async drop() {
+      await sql`drop database if exists ${sql.id(name)} with (force)`.execute(admin.db);
+      await admin.close();
+    },
+  };
 }
 
 async function fileBytes(file: string): Promise<number> {
@@ -226,12 +252,15 @@ export async function runSoak(p: RunSoakParameters): Promise<SoakResult> {
   const drainSeconds = p.drainSeconds ?? 60;
   const dir = await mkdtemp(path.join(tmpdir(), "soak-"));
   const dataDir = path.join(dir, "data");
+  // Made here: on PostgreSQL the node may keep nothing in it, and its size is still sampled.
+  await mkdir(dataDir, { recursive: true });
   const chainKind = p.chain ?? "embedded";
+  const server = p.database === "postgres" ? await createSoakDatabase() : undefined;
   const external = chainKind === "anvil" ? await startSoakChain(path.join(dir, "deployments")) : undefined;
   const node = await startNode({
     config: readNodeConfig({
       PORT: "0", CHAIN_PORT: "0", MQTT_PORT: "0", DATA_DIR: dataDir, DEPLOYMENTS_DIR: path.join(dir, "deployments"), TEST_ACCOUNTS: "0",
-      RATE_LIMIT_PER_IP: "0", RATE_LIMIT_PER_ADDRESS: "0", ...external?.env,
+      RATE_LIMIT_PER_IP: "0", RATE_LIMIT_PER_ADDRESS: "0", ...external?.env, ...(server ? { DATABASE_URL: server.url } : {}),
       // The load signs in once: its tokens must outlive the run (the default is 15 minutes).
       TOKEN_TTL_SECONDS: String(Math.min(86_400, Math.max(900, p.durationSeconds + (p.drainSeconds ?? 60) + 600))),
       // The node's tuning from the environment (KEEPER_ENABLED=0, ENGINE_*, RETENTION_*...), to compare runs.
@@ -241,6 +270,7 @@ export async function runSoak(p: RunSoakParameters): Promise<SoakResult> {
     logger: pino({ name: "soak", level: process.env.LOG_LEVEL ?? "warn" }, pino.destination(2)),
   }).catch(async (err: unknown) => {
     await external?.close();
+    await server?.drop();
     throw err;
   });
   let worker: Worker | undefined;
@@ -257,9 +287,9 @@ export async function runSoak(p: RunSoakParameters): Promise<SoakResult> {
     };
 
     // ---- the load's worker and its windows
-    // A TypeScript worker needs tsx: given on the command line under `tsx`, not under mocha's loader.
-    const withTsx = process.execArgv.some((a) => a.includes("tsx")) ? process.execArgv : [...process.execArgv, "--import", import.meta.resolve("tsx/esm")];
-    worker = new Worker(new URL("./soakLoad.ts", import.meta.url), { workerData: { soakLoad: job }, execArgv: withTsx });
+    // A TypeScript worker needs tsx's loader, and only that: a worker refuses process-wide
+    // flags the node may run with (--trace-gc, --cpu-prof).
+    worker = new Worker(new URL("./soakLoad.ts", import.meta.url), { workerData: { soakLoad: job }, execArgv: ["--import", import.meta.resolve("tsx/esm")] });
     const waiting: ((m: FromWorker) => void)[] = [];
     let workerFailure: Error | undefined;
     worker.on("message", (m: FromWorker) => {
@@ -320,7 +350,7 @@ export async function runSoak(p: RunSoakParameters): Promise<SoakResult> {
         eventLoopP99Ms: ms(loop.percentile(99)), eventLoopMaxMs: ms(loop.max),
         apiP50Ms: w.latencyMs.p50, apiP99Ms: w.latencyMs.p99, apiMaxMs: w.latencyMs.max, apiOver500: w.over500Ms,
         placed: w.placed, accepted: w.accepted, refused: w.refused, errors: w.errors, behind: w.behind, readingsPublished: w.readingsPublished,
-        ...q, diskMb: await diskMb(dataDir),
+        ...q, diskMb: await diskMb(dataDir) + (server ? await server.sizeMb() : 0),
         readingsAccepted: bridge.accepted, readingsDeadLettered: Object.values(bridge.deadLettered).reduce((a, b) => a + (b ?? 0), 0),
       };
       loop.reset();
@@ -397,6 +427,7 @@ export async function runSoak(p: RunSoakParameters): Promise<SoakResult> {
     await worker?.terminate();
     await node.close();
     await external?.close();
+    await server?.drop();
     await rm(dir, { recursive: true, force: true });
   }
 }

@@ -66,8 +66,8 @@ export interface SaveSnapshotOptions {
  * save). Keeps the one before as a spare, should the newest not load.
  */
 export async function saveSnapshot(db: Kysely<EngineDatabase>, snap: EngineSnapshot, options: SaveSnapshotOptions = {}): Promise<void> {
-  const ordersPerPart = options.ordersPerPart ?? 5_000;
-  const fillsPerPart = options.fillsPerPart ?? 10_000;
+  const ordersPerPart = options.ordersPerPart ?? 1_000;
+  const fillsPerPart = options.fillsPerPart ?? 2_000;
   const pause = options.pause ?? nextTurn;
   const seq = BigInt(snap.lastSeq);
   const parts: SnapshotHeader["parts"] = [];
