@@ -6,6 +6,7 @@ import { Migrator, type Migration, type MigrationProvider } from "kysely/migrati
 import { openDatabase, type OpenedDatabase } from "../lib/database.js";
 import * as createBridgeTables from "./migrations/2026_02_14_000000_create_bridge_tables.js";
 import * as signedReadings from "./migrations/2026_03_15_000000_signed_readings.js";
+import * as windowEvidence from "./migrations/2026_12_07_000000_window_evidence.js";
 
 export interface BridgeReadingsTable {
   meter_id: string;
@@ -57,10 +58,24 @@ export interface BridgeDecisionsTable {
   allocation: string;
   /** measured | seller_data_missing | buyer_data_missing */
   basis: string;
-  /** Canonical JSON; evidence_hash = keccak256 of exactly these bytes. */
-  evidence: string;
+  /**
+   * Version-2 evidence (one document per trade), canonical JSON whose keccak256 is evidence_hash;
+   * null since version 3, whose one document per window is in bridge_evidence under evidence_hash.
+   */
+  evidence: string | null;
   evidence_hash: string;
   decided_at: bigint;
+}
+
+/** A delivery window's evidence (version 3), shared by every decision of the window. */
+export interface BridgeEvidenceTable {
+  /** keccak256 of `evidence`'s bytes: what each of the window's reports carries on chain. */
+  evidence_hash: string;
+  delivery_start: bigint;
+  delivery_end: bigint;
+  /** Canonical JSON (bridge/evidence.ts). */
+  evidence: string;
+  created_at: bigint;
 }
 
 export interface BridgeOutboxTable {
@@ -119,6 +134,7 @@ export interface BridgeDatabase {
   bridge_outbox: BridgeOutboxTable;
   bridge_report_txs: BridgeReportTxsTable;
   bridge_slot_usage: BridgeSlotUsageTable;
+  bridge_evidence: BridgeEvidenceTable;
   bridge_commands: BridgeCommandsTable;
 }
 
@@ -132,6 +148,7 @@ export const readingPreferenceSql = sql<number>`(case when source = 'operator_co
 const migrations: Record<string, Migration> = {
   "2026_02_14_000000_create_bridge_tables": createBridgeTables,
   "2026_03_15_000000_signed_readings": signedReadings,
+  "2026_12_07_000000_window_evidence": windowEvidence,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

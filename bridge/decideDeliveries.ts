@@ -1,7 +1,7 @@
 // Closes delivery windows: once a window's grace period has passed, every trade of it that is
 // still undecided gets its delivered energy from the two meters (allocateDeliveredEnergy), its
-// evidence (evidence.ts: the signed readings and every input of the allocation, so anyone can
-// re-derive the result), and an outbox row, all in one database transaction with the energy it used. Then
+// evidence (evidence.ts: one document per window with the signed readings and every input and
+// outcome of the allocation, so anyone can re-derive the result), and an outbox row, all in one database transaction with the energy it used. Then
 // the outbox sender takes over; nothing here talks to the chain but the trade source.
 //
 // The decision is the close: readings stored before it count (late ones within the grace period
@@ -173,38 +173,33 @@ async function decideWindow(deps: DecideDependencies, trades: ProvenTrade[]): Pr
   const byId = new Map(trades.map((t) => [t.trade.tradeId, t]));
   const nowMs = BigInt(deps.clock());
 
+  // One evidence document for the whole window: every party and every trade once, so its size
+  // grows with the window's trades and readings, not with how they interconnect.
+  const evidence = encodeEvidence({
+    v: EVIDENCE_VERSION,
+    signatures: EVIDENCE_SIGNATURES,
+    market: deps.market,
+    window: { start: deliveryStart, end: deliveryEnd, closedAtMs: closeMs },
+    intervalSeconds,
+    allocation: deps.allocation,
+    sellers: [...sellerEnergy.values()].sort(byAccount).map(partyEvidence),
+    buyers: [...buyerEnergy.values()].sort(byAccount).map(partyEvidence),
+    trades: deliveries.map((d): EvidenceTrade => {
+      const { trade } = byId.get(d.tradeId)!;
+      return {
+        tradeId: trade.tradeId, batchId: trade.batchId, seller: trade.seller, buyer: trade.buyer, contractedWh: trade.energyWh,
+        sellerAllocatedWh: d.sellerAllocatedWh, deliveredWh: d.deliveredWh, basis: d.basis,
+      };
+    }),
+  });
+  const hash = evidenceHash(evidence);
+
   const decisionRows: Insertable<BridgeDecisionsTable>[] = [];
   const outboxRows: Insertable<BridgeOutboxTable>[] = [];
   const result: DecidedTrade[] = [];
-  // What each party's evidence lists: its trades of this window (the allocation's inputs).
-  const tradesOf = (side: "seller" | "buyer", account: Address): EvidenceTrade[] =>
-    claims.filter((c) => c[side] === account).sort((a, b) => (a.tradeId < b.tradeId ? -1 : 1))
-      .map((c) => ({ tradeId: c.tradeId, seller: c.seller, buyer: c.buyer, contractedWh: c.contractedWh }));
-  const sellerParties = new Map([...sellerEnergy].map(([a, e]) => [a, partyEvidence(e, tradesOf("seller", a))]));
-  const buyerParties = new Map([...buyerEnergy].map(([a, e]) => [a, partyEvidence(e, tradesOf("buyer", a))]));
-
   for (const d of deliveries) {
     const { trade, proof } = byId.get(d.tradeId)!;
-    const buyerParty = buyerParties.get(trade.buyer)!;
     const basis = d.basis;
-    const evidence = encodeEvidence({
-      v: EVIDENCE_VERSION,
-      signatures: EVIDENCE_SIGNATURES,
-      market: deps.market,
-      tradeId: trade.tradeId,
-      batchId: trade.batchId,
-      window: { start: trade.deliveryStart, end: trade.deliveryEnd, closedAtMs: closeMs },
-      intervalSeconds,
-      allocation: deps.allocation,
-      basis,
-      contractedWh: trade.energyWh,
-      sellerAllocatedWh: d.sellerAllocatedWh,
-      deliveredWh: d.deliveredWh,
-      seller: sellerParties.get(trade.seller)!,
-      buyer: buyerParty,
-      otherSellers: [...new Set(buyerParty.trades.map((t) => t.seller))].filter((s) => s !== trade.seller).sort().map((s) => sellerParties.get(s)!),
-    });
-    const hash = evidenceHash(evidence);
     const seller = sellerEnergy.get(trade.seller)!;
     const buyer = buyerEnergy.get(trade.buyer)!;
     decisionRows.push({
@@ -212,7 +207,7 @@ async function decideWindow(deps: DecideDependencies, trades: ProvenTrade[]): Pr
       seller_meter: seller.meterId ?? null, buyer_meter: buyer.meterId ?? null,
       delivery_start: trade.deliveryStart, delivery_end: trade.deliveryEnd,
       contracted_wh: trade.energyWh, delivered_wh: d.deliveredWh, allocation: deps.allocation, basis,
-      evidence, evidence_hash: hash, decided_at: nowMs,
+      evidence: null, evidence_hash: hash, decided_at: nowMs,
     });
     outboxRows.push({
       trade_id: trade.tradeId, trade: encodeTrade(trade), proof: JSON.stringify(proof), delivered_wh: d.deliveredWh,
@@ -245,6 +240,10 @@ async function decideWindow(deps: DecideDependencies, trades: ProvenTrade[]): Pr
   });
 
   await db.transaction().execute(async (trx) => {
+    await trx.insertInto("bridge_evidence")
+      .values({ evidence_hash: hash, delivery_start: deliveryStart, delivery_end: deliveryEnd, evidence, created_at: nowMs })
+      .onConflict((oc) => oc.column("evidence_hash").doNothing())
+      .execute();
     for (let i = 0; i < decisionRows.length; i += INSERT_CHUNK) {
       await trx.insertInto("bridge_decisions").values(decisionRows.slice(i, i + INSERT_CHUNK)).execute();
       await trx.insertInto("bridge_outbox").values(outboxRows.slice(i, i + INSERT_CHUNK)).execute();
@@ -269,7 +268,11 @@ async function decideWindow(deps: DecideDependencies, trades: ProvenTrade[]): Pr
   return { deliveryStart, deliveryEnd, trades: result };
 }
 
-function partyEvidence(e: PartyEnergy, trades: EvidenceTrade[]): EvidenceParty {
+function byAccount(a: PartyEnergy, b: PartyEnergy): number {
+  return a.account < b.account ? -1 : a.account > b.account ? 1 : 0;
+}
+
+function partyEvidence(e: PartyEnergy): EvidenceParty {
   // Each signed reading once, even when it bounds two intervals.
   const readings = new Map<string, EvidenceReading>();
   for (const s of e.slots) for (const r of s.used) if (!readings.has(r.hash)) readings.set(r.hash, { metric: r.metric, payload: r.payload, sha256: r.hash });
@@ -280,7 +283,6 @@ function partyEvidence(e: PartyEnergy, trades: EvidenceTrade[]): EvidenceParty {
     availableWh: e.availableWh ?? null,
     slots: e.slots.map((s) => ({ start: s.slotStartMs, source: s.source, wh: s.wh ?? null, usedBeforeWh: s.usedBeforeWh, readings: s.readings })),
     readings: [...readings.values()],
-    trades,
   };
 }
 

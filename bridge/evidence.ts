@@ -1,10 +1,11 @@
-// The evidence behind a delivery report, complete enough that anyone holding it and reading the
-// chain can re-derive the reported Wh (verifyEvidence.ts): the meters' signed readings
-// themselves (raw payloads, exactly as received), what each interval measured, what earlier
-// windows had already used, every trade of the window the allocation rule shared the energy
-// over, and the rule. It is stored as canonical JSON (keys sorted, bigints as decimal strings)
-// and the keccak256 of those exact bytes goes on-chain as the report's evidence hash (and a
-// dispute's reason hash), so the bytes cannot be changed after the report.
+// The evidence behind a delivery window's reports, complete enough that anyone holding it and
+// reading the chain can re-derive every reported Wh (verifyEvidence.ts): the meters' signed
+// readings themselves (raw payloads, exactly as received), what each interval measured, what
+// earlier windows had already used, every trade of the window the allocation rule shared the
+// energy over with its outcome, and the rule. It is stored as canonical JSON (keys sorted,
+// bigints as decimal strings) and the keccak256 of those exact bytes goes on-chain as the
+// evidence hash of each of the window's reports (and a dispute's reason hash), so the bytes
+// cannot be changed after the report.
 import { keccak256, stringToBytes, type Address, type Hex } from "viem";
 import type { AllocationRule } from "./config.js";
 import type { DeliveryBasis } from "./allocateDeliveredEnergy.js";
@@ -32,20 +33,31 @@ function sortKeys(value: unknown): unknown {
   return value;
 }
 
-/** Version 2: signed readings inline (version 1 listed sha256 hashes of raw payloads only). */
-export const EVIDENCE_VERSION = 2;
+/**
+ * Version 3: one document per delivery window, every party and every trade once (version 2 was
+ * one document per trade repeating the buyer's other sellers: a window of n parties trading with
+ * each other made O(n^3) bytes; version 1 listed sha256 hashes of raw payloads only). Every
+ * trade of the window reports the same hash; verifyEvidence still reads version 2.
+ */
+export const EVIDENCE_VERSION = 3;
 /**
  * Names the reading-signature scheme the evidence's readings were checked with:
  * readingSignature.ts's domain tag and version (written out: that module imports this one).
  */
 export const EVIDENCE_SIGNATURES = "p2p-energy/meter-reading/1";
 
-/** A trade the allocation shared a meter's energy over. */
+/** A trade of the window: the allocation's input (parties, contracted) and its outcome. */
 export interface EvidenceTrade {
   tradeId: bigint;
+  batchId: bigint;
   seller: Address;
   buyer: Address;
   contractedWh: bigint;
+  /** The seller's export allocated to this trade, before the buyer's import capped it. */
+  sellerAllocatedWh: bigint;
+  /** What was reported on chain. */
+  deliveredWh: bigint;
+  basis: DeliveryBasis;
 }
 
 /** One signed reading, as the meter sent it. */
@@ -68,7 +80,7 @@ export interface EvidenceSlot {
   readings: string[];
 }
 
-/** A meter's side of the window: its readings, what they measured, and its trades. */
+/** A meter's side of the window: its readings and what they measured. */
 export interface EvidenceParty {
   account: Address;
   meter: string | null;
@@ -77,33 +89,22 @@ export interface EvidenceParty {
   availableWh: bigint | null;
   slots: EvidenceSlot[];
   readings: EvidenceReading[];
-  /** Every trade of the window this party is on that side of, in execution (trade id) order. */
-  trades: EvidenceTrade[];
 }
 
 export interface DeliveryEvidence {
   v: typeof EVIDENCE_VERSION;
   signatures: typeof EVIDENCE_SIGNATURES;
   market: Address;
-  tradeId: bigint;
-  batchId: bigint;
-  /** The trade's window (unix s) and when the bridge closed it (unix ms, its clock). */
+  /** The window (unix s) and when the bridge closed it (unix ms, its clock). */
   window: { start: bigint; end: bigint; closedAtMs: number };
   intervalSeconds: number;
   allocation: AllocationRule;
-  basis: DeliveryBasis;
-  contractedWh: bigint;
-  /** The seller's export allocated to this trade, before the buyer's import capped it. */
-  sellerAllocatedWh: bigint;
-  /** What was reported on chain. */
-  deliveredWh: bigint;
-  seller: EvidenceParty;
-  buyer: EvidenceParty;
-  /**
-   * The sellers of the buyer's other trades in the window: the buyer's import caps all of its
-   * trades together, so their shares are part of this trade's arithmetic.
-   */
-  otherSellers: EvidenceParty[];
+  /** Every seller of the window (export side), by account. */
+  sellers: EvidenceParty[];
+  /** Every buyer of the window (import side), by account. */
+  buyers: EvidenceParty[];
+  /** Every trade of the window the bridge decided together, in execution (trade id) order. */
+  trades: EvidenceTrade[];
 }
 
 /** The canonical bytes of `evidence` (what is stored and hashed). */

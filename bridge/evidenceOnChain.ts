@@ -33,10 +33,11 @@ const meterSignerSet = getAbiItem({ abi: prosumerRegistryAbi, name: "MeterSigner
 export async function readEvidenceOnChain(client: PublicClient, { market, tradeId, evidence, fromBlock = 0n }: ReadEvidenceOnChainParameters): Promise<EvidenceOnChain> {
   const { meters, tradeIds } = namesIn(evidence);
   const registry = await client.readContract({ address: market, abi: energyMarketAbi, functionName: "registry" });
+  // A window's evidence may name thousands of trades: topic lists go in slices a node will take.
   const [reports, signerLogs, tradeLogs] = await Promise.all([
     client.getLogs({ address: market, event: deliveryConfirmed, args: { tradeId }, fromBlock, toBlock: "latest", strict: true }),
-    meters.length === 0 ? [] : client.getLogs({ address: registry, event: meterSignerSet, args: { meterId: meters }, fromBlock, toBlock: "latest", strict: true }),
-    tradeIds.length === 0 ? [] : client.getLogs({ address: market, event: tradeExecuted, args: { tradeId: tradeIds }, fromBlock, toBlock: "latest", strict: true }),
+    inSlices(meters, (slice) => client.getLogs({ address: registry, event: meterSignerSet, args: { meterId: slice }, fromBlock, toBlock: "latest", strict: true })),
+    inSlices(tradeIds, (slice) => client.getLogs({ address: market, event: tradeExecuted, args: { tradeId: slice }, fromBlock, toBlock: "latest", strict: true })),
   ]);
   const times = new Map<bigint, bigint>();
   await Promise.all([...new Set([...reports, ...signerLogs].map((l) => l.blockNumber))].map(async (n) => {
@@ -70,22 +71,33 @@ export async function readEvidenceOnChain(client: PublicClient, { market, tradeI
   };
 }
 
-/** The meters (as bytes32) and trade ids an evidence document names; nothing on bad input. */
+const TOPICS_PER_QUERY = 200;
+
+async function inSlices<T, R>(items: T[], read: (slice: T[]) => Promise<R[]>): Promise<R[]> {
+  const out: R[] = [];
+  for (let i = 0; i < items.length; i += TOPICS_PER_QUERY) out.push(...(await read(items.slice(i, i + TOPICS_PER_QUERY))));
+  return out;
+}
+
+/** The meters (as bytes32) and trade ids an evidence document (version 2 or 3) names; nothing on bad input. */
 function namesIn(evidence: string): { meters: Hex[]; tradeIds: bigint[] } {
   const meters = new Set<Hex>();
   const tradeIds = new Set<bigint>();
+  const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
+  const addTrades = (trades: unknown) => {
+    for (const t of list(trades) as { tradeId?: unknown }[]) if (typeof t?.tradeId === "string" && /^\d{1,78}$/.test(t.tradeId)) tradeIds.add(BigInt(t.tradeId));
+  };
   try {
-    const e = JSON.parse(evidence) as { seller?: unknown; buyer?: unknown; otherSellers?: unknown };
-    const parties = [e.seller, e.buyer, ...(Array.isArray(e.otherSellers) ? e.otherSellers : [])] as { meter?: unknown; trades?: unknown }[];
+    const e = JSON.parse(evidence) as Record<string, unknown>;
+    const parties = [e.seller, e.buyer, ...list(e.otherSellers), ...list(e.sellers), ...list(e.buyers)] as { meter?: unknown; trades?: unknown }[];
     for (const p of parties) {
       if (typeof p?.meter === "string") {
         const b = meterIdToBytes32(p.meter);
         if (b) meters.add(b);
       }
-      if (Array.isArray(p?.trades)) {
-        for (const t of p.trades as { tradeId?: unknown }[]) if (typeof t?.tradeId === "string" && /^\d{1,78}$/.test(t.tradeId)) tradeIds.add(BigInt(t.tradeId));
-      }
+      addTrades(p?.trades);
     }
+    addTrades(e.trades);
   } catch {
     // Malformed evidence: verifyEvidence says so; there is nothing to look up.
   }

@@ -5,6 +5,10 @@
 // the reported deliveredWh from those readings and the allocation inputs the evidence lists.
 // Pure: the caller reads the chain (evidenceOnChain.ts) and passes what it found.
 //
+// Version 3 evidence covers a whole window: every trade's outcome is re-derived and checked, so
+// one trade's verification vouches for its window. Version 2 (one document per trade, with the
+// buyer's other sellers) is read into the same shape and only its one outcome is checked.
+//
 // What it cannot show from the evidence alone: that no other signed reading existed (one nearer
 // a boundary, an interval reading the bridge left out), and that `usedBeforeWh` matches the
 // earlier windows (each of those has evidence of its own).
@@ -44,8 +48,8 @@ export interface ChainTrade {
 export interface VerifyEvidenceParameters {
   /** The evidence exactly as stored (its bytes are what was hashed). */
   evidence: string;
-  /** The trade the caller asked about; the evidence must be this trade's. */
-  tradeId?: bigint;
+  /** The trade the caller asked about; the evidence must cover it (a window's document covers each of its trades). */
+  tradeId: bigint;
   onChain: {
     /** The market contract whose report this is; the evidence must name it. */
     market?: Address;
@@ -121,8 +125,8 @@ export function verifyEvidence({ evidence, tradeId, onChain }: VerifyEvidencePar
     }
     throw err;
   }
-  tradeId ??= e.tradeId;
-  if (e.tradeId !== tradeId) problem("trade_mismatch", "tradeId", `the evidence is for trade ${e.tradeId}, not ${tradeId}`);
+  const own = e.outcomes.find((o) => o.tradeId === tradeId);
+  if (!own) problem("trade_mismatch", e.v === 2 ? "tradeId" : "trades", `the evidence does not decide trade ${tradeId}`);
   if (onChain.market && getAddress(onChain.market) !== e.market) problem("market_mismatch", "market", `the evidence names market ${e.market}, the report came from ${getAddress(onChain.market)}`);
 
   // (b) and (c), per party: signatures, then the measurement from the readings that verified
@@ -134,10 +138,12 @@ export function verifyEvidence({ evidence, tradeId, onChain }: VerifyEvidencePar
   // reading) until the report: a key revoked before the window signs nothing in it.
   const keyFrom = e.window.start - BigInt(e.intervalSeconds);
   const keyUntil = onChain.report?.reportedAt;
+  const signersOf = new Map<string, MeterSignerRecord[]>();
+  for (const k of onChain.signers) signersOf.set(k.meterId, [...(signersOf.get(k.meterId) ?? []), k]);
 
   const available = new Map<RawParty, bigint | undefined>();
-  const parties: [string, RawParty][] = [["seller", e.seller], ["buyer", e.buyer], ...e.otherSellers.map((p, i): [string, RawParty] => [`otherSellers[${i}]`, p])];
-  for (const [path, party] of parties) {
+  for (const party of [...e.sellers, ...e.buyers]) {
+    const { path } = party;
     const measurable: MeasurableReading[] = [];
     const atSeen = new Set<string>();
     for (const [i, r] of party.readings.entries()) {
@@ -165,8 +171,8 @@ export function verifyEvidence({ evidence, tradeId, onChain }: VerifyEvidencePar
         problem("reading_unusable", at, "a power reading (W/kW) is never delivery evidence");
         continue;
       }
-      const candidates = onChain.signers.filter((k) =>
-        k.meterId === party.meter && isMeterSignerSet(k.signer) && getAddress(k.account) === party.account &&
+      const candidates = (signersOf.get(party.meter) ?? []).filter((k) =>
+        isMeterSignerSet(k.signer) && getAddress(k.account) === party.account &&
         (keyUntil === undefined || k.setAt <= keyUntil) && (k.replacedAt === null || k.replacedAt >= keyFrom));
       let signer: MeterSigner | undefined;
       let failure: { reason: string; rule: string } | undefined;
@@ -215,34 +221,7 @@ export function verifyEvidence({ evidence, tradeId, onChain }: VerifyEvidencePar
   }
 
   // (c) the allocation, over the trades the evidence lists
-  const claims = new Map<bigint, TradeClaim>();
-  for (const [path, party] of parties) {
-    const side = party === e.buyer ? "buyer" : "seller";
-    for (const [i, t] of party.trades.entries()) {
-      if (t[side] !== party.account) problem("trades_inconsistent", `${path}.trades[${i}]`, `trade ${t.tradeId} is not a trade of ${party.account} as ${side}`);
-      const known = claims.get(t.tradeId);
-      if (known && (known.seller !== t.seller || known.buyer !== t.buyer || known.contractedWh !== t.contractedWh)) {
-        problem("trades_inconsistent", `${path}.trades[${i}]`, `trade ${t.tradeId} is listed twice with different terms`);
-      }
-      claims.set(t.tradeId, { tradeId: t.tradeId, seller: t.seller, buyer: t.buyer, contractedWh: t.contractedWh });
-    }
-  }
-  const own = claims.get(e.tradeId);
-  if (!own || own.seller !== e.seller.account || own.buyer !== e.buyer.account || own.contractedWh !== e.contractedWh) {
-    problem("trades_inconsistent", "tradeId", `trade ${e.tradeId} is not listed with its seller, buyer and contracted ${e.contractedWh} Wh`);
-  }
-  if (!e.seller.trades.some((t) => t.tradeId === e.tradeId)) problem("trades_inconsistent", "seller.trades", `trade ${e.tradeId} is missing from its seller's trades`);
-  if (!e.buyer.trades.some((t) => t.tradeId === e.tradeId)) problem("trades_inconsistent", "buyer.trades", `trade ${e.tradeId} is missing from its buyer's trades`);
-  // The buyer's cap needs every one of its trades' seller shares: each seller must be present,
-  // with all its trades; and nothing the sellers list for this buyer may be missing from the buyer's list.
-  const sellerParties = new Map([e.seller, ...e.otherSellers].map((p) => [p.account, p]));
-  for (const t of e.buyer.trades) {
-    const seller = sellerParties.get(t.seller);
-    if (!seller || !seller.trades.some((x) => x.tradeId === t.tradeId)) problem("trades_inconsistent", "otherSellers", `the seller of the buyer's trade ${t.tradeId} (${t.seller}) is not in the evidence with that trade`);
-  }
-  for (const c of claims.values()) {
-    if (c.buyer === e.buyer.account && !e.buyer.trades.some((t) => t.tradeId === c.tradeId)) problem("trades_inconsistent", "buyer.trades", `trade ${c.tradeId} of the buyer is missing from its list`);
-  }
+  const claims = e.v === 2 ? legacyClaims(e, problem) : windowClaims(e, problem);
   if (onChain.trades) {
     const chainTrades = new Map(onChain.trades.map((t) => [t.tradeId, t]));
     for (const c of claims.values()) {
@@ -254,23 +233,96 @@ export function verifyEvidence({ evidence, tradeId, onChain }: VerifyEvidencePar
     }
   }
 
-  const deliveries = allocateDeliveredEnergy({
+  const deliveries = new Map(allocateDeliveredEnergy({
     trades: [...claims.values()],
-    sellerExportWh: new Map([...sellerParties.values()].map((p) => [p.account, available.get(p)])),
-    buyerImportWh: new Map([[e.buyer.account, available.get(e.buyer)]]),
+    sellerExportWh: new Map(e.sellers.map((p) => [p.account, available.get(p)])),
+    buyerImportWh: new Map(e.buyers.map((p) => [p.account, available.get(p)])),
     rule: e.allocation,
-  });
-  const mine = deliveries.find((d) => d.tradeId === e.tradeId);
-  if (!mine) return result();
-  if (mine.sellerAllocatedWh !== e.sellerAllocatedWh || mine.deliveredWh !== e.deliveredWh || mine.basis !== e.basis) {
-    problem("allocation_mismatch", "deliveredWh",
-      `${e.allocation} over the listed trades gives ${mine.sellerAllocatedWh} Wh of the seller's export and ${mine.deliveredWh} Wh delivered (${mine.basis}); ` +
-      `the evidence says ${e.sellerAllocatedWh} and ${e.deliveredWh} (${e.basis})`);
+  }).map((d) => [d.tradeId, d]));
+  for (const o of e.outcomes) {
+    const d = deliveries.get(o.tradeId);
+    if (!d) continue; // not among the claims: trades_inconsistent said so
+    if (d.sellerAllocatedWh !== o.sellerAllocatedWh || d.deliveredWh !== o.deliveredWh || d.basis !== o.basis) {
+      problem("allocation_mismatch", field(o.path, "deliveredWh"),
+        `${e.allocation} over the listed trades gives trade ${o.tradeId} ${d.sellerAllocatedWh} Wh of the seller's export and ${d.deliveredWh} Wh delivered (${d.basis}); ` +
+        `the evidence says ${o.sellerAllocatedWh} and ${o.deliveredWh} (${o.basis})`);
+    }
   }
+  const mine = deliveries.get(tradeId);
+  if (!own || !mine) return result();
   if (onChain.report && onChain.report.deliveredWh !== mine.deliveredWh) {
-    problem("delivered_mismatch", "deliveredWh", `the readings give ${mine.deliveredWh} Wh delivered, the report on chain says ${onChain.report.deliveredWh}`);
+    problem("delivered_mismatch", field(own.path, "deliveredWh"), `the readings give ${mine.deliveredWh} Wh delivered, the report on chain says ${onChain.report.deliveredWh}`);
   }
   return result({ deliveredWh: mine.deliveredWh, sellerAllocatedWh: mine.sellerAllocatedWh, basis: mine.basis });
+}
+
+type Problem = (code: EvidenceProblemCode, path: string, detail: string) => void;
+
+/**
+ * Version 3: the window's trades, each listed once, each with its seller and buyer among the
+ * parties, and each party on one side once.
+ */
+function windowClaims(e: RawEvidence, problem: Problem): Map<bigint, TradeClaim> {
+  for (const [side, parties] of [["sellers", e.sellers], ["buyers", e.buyers]] as const) {
+    const seen = new Set<Address>();
+    for (const p of parties) {
+      if (seen.has(p.account)) problem("trades_inconsistent", p.path, `${p.account} is listed twice among the ${side}`);
+      seen.add(p.account);
+    }
+  }
+  const sellers = new Set(e.sellers.map((p) => p.account));
+  const buyers = new Set(e.buyers.map((p) => p.account));
+  const claims = new Map<bigint, TradeClaim>();
+  for (const t of e.trades) {
+    if (claims.has(t.tradeId)) problem("trades_inconsistent", t.path, `trade ${t.tradeId} is listed twice`);
+    if (!sellers.has(t.seller)) problem("trades_inconsistent", `${t.path}.seller`, `the seller of trade ${t.tradeId} (${t.seller}) is not among the sellers`);
+    if (!buyers.has(t.buyer)) problem("trades_inconsistent", `${t.path}.buyer`, `the buyer of trade ${t.tradeId} (${t.buyer}) is not among the buyers`);
+    claims.set(t.tradeId, t);
+  }
+  return claims;
+}
+
+/**
+ * Version 2: the trades its parties list (the seller's, the buyer's, the buyer's other sellers'),
+ * consistent, and complete enough for the one outcome: the buyer's cap needs every one of its
+ * trades' seller shares, so each of those sellers must be present with all its trades.
+ */
+function legacyClaims(e: RawEvidence, problem: Problem): Map<bigint, TradeClaim> {
+  const claims = new Map<bigint, TradeClaim>();
+  for (const party of [...e.sellers, ...e.buyers]) {
+    const side = party.direction === "import" ? "buyer" : "seller";
+    for (const [i, t] of party.trades.entries()) {
+      if (t[side] !== party.account) problem("trades_inconsistent", `${party.path}.trades[${i}]`, `trade ${t.tradeId} is not a trade of ${party.account} as ${side}`);
+      const known = claims.get(t.tradeId);
+      if (known && (known.seller !== t.seller || known.buyer !== t.buyer || known.contractedWh !== t.contractedWh)) {
+        problem("trades_inconsistent", `${party.path}.trades[${i}]`, `trade ${t.tradeId} is listed twice with different terms`);
+      }
+      claims.set(t.tradeId, { tradeId: t.tradeId, seller: t.seller, buyer: t.buyer, contractedWh: t.contractedWh });
+    }
+  }
+  const [seller] = e.sellers;
+  const [buyer] = e.buyers;
+  const outcome = e.outcomes[0]!;
+  const own = claims.get(outcome.tradeId);
+  if (!own || own.seller !== seller!.account || own.buyer !== buyer!.account || own.contractedWh !== outcome.contractedWh) {
+    problem("trades_inconsistent", "tradeId", `trade ${outcome.tradeId} is not listed with its seller, buyer and contracted ${outcome.contractedWh} Wh`);
+  }
+  if (!seller!.trades.some((t) => t.tradeId === outcome.tradeId)) problem("trades_inconsistent", "seller.trades", `trade ${outcome.tradeId} is missing from its seller's trades`);
+  if (!buyer!.trades.some((t) => t.tradeId === outcome.tradeId)) problem("trades_inconsistent", "buyer.trades", `trade ${outcome.tradeId} is missing from its buyer's trades`);
+  const sellerParties = new Map(e.sellers.map((p) => [p.account, p]));
+  for (const t of buyer!.trades) {
+    const s = sellerParties.get(t.seller);
+    if (!s || !s.trades.some((x) => x.tradeId === t.tradeId)) problem("trades_inconsistent", "otherSellers", `the seller of the buyer's trade ${t.tradeId} (${t.seller}) is not in the evidence with that trade`);
+  }
+  for (const c of claims.values()) {
+    if (c.buyer === buyer!.account && !buyer!.trades.some((t) => t.tradeId === c.tradeId)) problem("trades_inconsistent", "buyer.trades", `trade ${c.tradeId} of the buyer is missing from its list`);
+  }
+  return claims;
+}
+
+/** `trades[3].deliveredWh`, or version 2's top-level `deliveredWh`. */
+function field(path: string, name: string): string {
+  return path === "" ? name : `${path}.${name}`;
 }
 
 function wh(v: bigint | null | undefined): string {
@@ -287,28 +339,41 @@ interface RawTrade {
 }
 
 interface RawParty {
+  /** Where it is in the document, for problems: `sellers[2]`, or version 2's `otherSellers[0]`. */
+  path: string;
   account: Address;
   meter: string | null;
   direction: Direction;
   availableWh: bigint | null;
   slots: { start: number; source: string; wh: bigint | null; usedBeforeWh: bigint; readings: string[] }[];
   readings: { metric: "export" | "import" | "interval"; payload: string; sha256: string }[];
+  /** Version 2 only: the party's trades of the window. */
   trades: RawTrade[];
 }
 
-interface RawEvidence {
-  market: Address;
+/** A trade's outcome as the evidence states it. */
+interface RawOutcome {
+  path: string;
   tradeId: bigint;
-  window: { start: bigint; end: bigint; closedAtMs: number };
-  intervalSeconds: number;
-  allocation: "fifo" | "pro-rata";
-  basis: DeliveryBasis;
   contractedWh: bigint;
   sellerAllocatedWh: bigint;
   deliveredWh: bigint;
-  seller: RawParty;
-  buyer: RawParty;
-  otherSellers: RawParty[];
+  basis: DeliveryBasis;
+}
+
+/** Either version, read into one shape. */
+interface RawEvidence {
+  v: 2 | 3;
+  market: Address;
+  window: { start: bigint; end: bigint; closedAtMs: number };
+  intervalSeconds: number;
+  allocation: "fifo" | "pro-rata";
+  sellers: RawParty[];
+  buyers: RawParty[];
+  /** Version 3: the window's trades (version 2 lists them per party). */
+  trades: (RawTrade & { path: string })[];
+  /** Version 3: one per trade; version 2: the one trade it was written for. */
+  outcomes: RawOutcome[];
 }
 
 class EvidenceShapeError extends Error {
@@ -349,9 +414,12 @@ function orNull<T>(v: unknown, read: (v: unknown) => T): T | null {
   return v === null ? null : read(v);
 }
 
-function readParty(v: unknown, path: string, direction: Direction): RawParty {
+const BASES = ["measured", "seller_data_missing", "buyer_data_missing"] as const;
+
+function readParty(v: unknown, path: string, direction: Direction, version: 2 | 3): RawParty {
   const p = obj(v, path);
   return {
+    path,
     account: address(p.account, `${path}.account`),
     meter: orNull(p.meter, (m) => str(m, `${path}.meter`)),
     direction: oneOf(p.direction, [direction], `${path}.direction`),
@@ -370,36 +438,62 @@ function readParty(v: unknown, path: string, direction: Direction): RawParty {
       const o = obj(r, `${path}.readings[${i}]`);
       return { metric: oneOf(o.metric, ["export", "import", "interval"], `${path}.readings[${i}].metric`), payload: str(o.payload, `${path}.readings[${i}].payload`), sha256: str(o.sha256, `${path}.readings[${i}].sha256`) };
     }),
-    trades: arr(p.trades, `${path}.trades`).map((t, i) => {
-      const o = obj(t, `${path}.trades[${i}]`);
-      return { tradeId: uint(o.tradeId, `${path}.trades[${i}].tradeId`), seller: address(o.seller, `${path}.trades[${i}].seller`), buyer: address(o.buyer, `${path}.trades[${i}].buyer`), contractedWh: uint(o.contractedWh, `${path}.trades[${i}].contractedWh`) };
-    }),
+    trades: version === 3 ? [] : arr(p.trades, `${path}.trades`).map((t, i) => readTrade(t, `${path}.trades[${i}]`)),
   };
+}
+
+function readTrade(v: unknown, path: string): RawTrade {
+  const o = obj(v, path);
+  return { tradeId: uint(o.tradeId, `${path}.tradeId`), seller: address(o.seller, `${path}.seller`), buyer: address(o.buyer, `${path}.buyer`), contractedWh: uint(o.contractedWh, `${path}.contractedWh`) };
 }
 
 function readEvidence(v: unknown): RawEvidence {
   const e = obj(v, "evidence");
-  if (e.v !== EVIDENCE_VERSION) {
-    throw new EvidenceShapeError("v", `evidence version ${JSON.stringify(e.v)} cannot be re-derived (version ${EVIDENCE_VERSION} carries the signed readings)`, "unsupported_version");
+  if (e.v !== 2 && e.v !== EVIDENCE_VERSION) {
+    throw new EvidenceShapeError("v", `evidence version ${JSON.stringify(e.v)} cannot be re-derived (versions 2 and ${EVIDENCE_VERSION} carry the signed readings)`, "unsupported_version");
   }
+  const version = e.v;
   const w = obj(e.window, "window");
   const intervalSeconds = int(e.intervalSeconds, "intervalSeconds");
   if (intervalSeconds === 0) throw new EvidenceShapeError("intervalSeconds", "must be positive");
   const window = { start: uint(w.start, "window.start"), end: uint(w.end, "window.end"), closedAtMs: int(w.closedAtMs, "window.closedAtMs") };
   // Bounded so hostile evidence cannot make the verifier loop over years of intervals.
   if (window.end <= window.start || window.end - window.start > 31n * 86_400n) throw new EvidenceShapeError("window", "must end after it starts, within 31 days");
+  const common = { market: address(e.market, "market"), window, intervalSeconds, allocation: oneOf(e.allocation, ["fifo", "pro-rata"], "allocation") };
+  if (version === 2) {
+    return {
+      ...common,
+      v: 2,
+      sellers: [readParty(e.seller, "seller", "export", 2), ...arr(e.otherSellers, "otherSellers").map((p, i) => readParty(p, `otherSellers[${i}]`, "export", 2))],
+      buyers: [readParty(e.buyer, "buyer", "import", 2)],
+      trades: [],
+      outcomes: [{
+        path: "",
+        tradeId: uint(e.tradeId, "tradeId"),
+        contractedWh: uint(e.contractedWh, "contractedWh"),
+        sellerAllocatedWh: uint(e.sellerAllocatedWh, "sellerAllocatedWh"),
+        deliveredWh: uint(e.deliveredWh, "deliveredWh"),
+        basis: oneOf(e.basis, BASES, "basis"),
+      }],
+    };
+  }
+  const trades = arr(e.trades, "trades").map((t, i) => {
+    const path = `trades[${i}]`;
+    const o = obj(t, path);
+    return {
+      ...readTrade(t, path),
+      path,
+      sellerAllocatedWh: uint(o.sellerAllocatedWh, `${path}.sellerAllocatedWh`),
+      deliveredWh: uint(o.deliveredWh, `${path}.deliveredWh`),
+      basis: oneOf(o.basis, BASES, `${path}.basis`),
+    };
+  });
   return {
-    market: address(e.market, "market"),
-    tradeId: uint(e.tradeId, "tradeId"),
-    window,
-    intervalSeconds,
-    allocation: oneOf(e.allocation, ["fifo", "pro-rata"], "allocation"),
-    basis: oneOf(e.basis, ["measured", "seller_data_missing", "buyer_data_missing"], "basis"),
-    contractedWh: uint(e.contractedWh, "contractedWh"),
-    sellerAllocatedWh: uint(e.sellerAllocatedWh, "sellerAllocatedWh"),
-    deliveredWh: uint(e.deliveredWh, "deliveredWh"),
-    seller: readParty(e.seller, "seller", "export"),
-    buyer: readParty(e.buyer, "buyer", "import"),
-    otherSellers: arr(e.otherSellers, "otherSellers").map((p, i) => readParty(p, `otherSellers[${i}]`, "export")),
+    ...common,
+    v: 3,
+    sellers: arr(e.sellers, "sellers").map((p, i) => readParty(p, `sellers[${i}]`, "export", 3)),
+    buyers: arr(e.buyers, "buyers").map((p, i) => readParty(p, `buyers[${i}]`, "import", 3)),
+    trades,
+    outcomes: trades,
   };
 }

@@ -4,8 +4,8 @@
 // statement, each statement its own short transaction, up to a cap per run: the node's writers
 // never wait long behind the pruner, and a backlog is worked off over several runs.
 //
-// Never pruned: indexer_* (the auditor's history), bridge_decisions (verdicts and the signed
-// readings they used), device_credentials, engine_ops, and tables no rule names.
+// Never pruned: indexer_* (the auditor's history), bridge_decisions and bridge_evidence (verdicts
+// and the signed readings they used), device_credentials, engine_ops, and tables no rule names.
 //
 // Plain SQL that PGlite and PostgreSQL both run. A part whose tables this database does not
 // have (no keeper, no engine) is skipped.
@@ -114,7 +114,7 @@ export async function pruneOnce<DB>({ db, now, policy, batchSize = 5_000, maxBat
 
   if (has("bridge_outbox")) {
     // done and failed are final (bridge/outbox.ts: markDone only moves pending and in_flight
-    // rows). The decision and its evidence stay in bridge_decisions. A refused report (failed)
+    // rows). The decision and its evidence stay (bridge_decisions, bridge_evidence). A refused report (failed)
     // stays as long as a dead letter, for someone to look into. A row is sent only once due,
     // so next_attempt_at <= updated_at: that bound lets the (state, next_attempt_at) index find them.
     for (const [state, cutoffMs] of [["done", now - policy.sentTxHours * HOUR_MS], ["failed", now - policy.deadLettersDays * DAY_MS]] as const) {

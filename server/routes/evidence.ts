@@ -1,6 +1,6 @@
 // A delivery report's evidence, and its verification: GET /v1/trades/:tradeId/evidence answers
-// the exact bytes the meter bridge stored (bridge_decisions.evidence, whose keccak256 went
-// on-chain), GET .../evidence/verify re-derives the report from them and the chain: the hash
+// the exact bytes the meter bridge stored (its window's document in bridge_evidence, or a version-2
+// document in bridge_decisions.evidence; their keccak256 went on-chain), GET .../evidence/verify re-derives the report from them and the chain: the hash
 // against the market's DeliveryConfirmed, every reading's signature against the registry's
 // MeterSignerSet history, the measurement and the allocation against the reported Wh
 // (bridge/verifyEvidence.ts). The route reads the chain itself; an auditor who trusts no node
@@ -10,13 +10,9 @@ import type { Kysely } from "kysely";
 import { readEvidenceOnChain } from "../../bridge/evidenceOnChain.js";
 import { evidenceHash } from "../../bridge/evidence.js";
 import { verifyEvidence } from "../../bridge/verifyEvidence.js";
-import type { BridgeDecisionsTable } from "../../bridge/database.js";
+import type { BridgeDatabase } from "../../bridge/database.js";
+import { readStoredEvidence } from "../../bridge/storedEvidence.js";
 import { ApiError, problem } from "../problems.js";
-
-/** The one bridge table these routes read (the node keeps every part's tables in one database). */
-interface EvidenceDatabase {
-  bridge_decisions: BridgeDecisionsTable;
-}
 
 const params = {
   type: "object",
@@ -62,22 +58,23 @@ const verificationSchema = {
 } as const;
 
 export async function evidenceRoutes(app: FastifyInstance): Promise<void> {
-  const db = app.node.indexer.db as unknown as Kysely<EvidenceDatabase>;
+  const db = app.node.indexer.db as unknown as Kysely<BridgeDatabase>;
   const { chain } = app.node;
 
   async function storedEvidence(tradeId: string): Promise<string> {
-    const row = await db.selectFrom("bridge_decisions").select("evidence").where("trade_id", "=", BigInt(tradeId)).executeTakeFirst();
-    if (!row) {
+    const evidence = await readStoredEvidence(db, BigInt(tradeId));
+    if (evidence === undefined) {
       throw new ApiError("not_found", `the meter bridge has not decided trade ${tradeId}: its delivery window has not closed yet, or there is no such trade`, { field: "tradeId" });
     }
-    return row.evidence;
+    return evidence;
   }
 
   app.get<{ Params: { tradeId: string } }>("/v1/trades/:tradeId/evidence", {
     schema: {
       tags: ["auditor"],
       summary: "The evidence of a trade's delivery report, exactly as hashed on chain",
-      description: "The meters' signed readings, what they measured, the allocation's inputs and result (bridge/evidence.ts). " +
+      description: "The evidence of the trade's delivery window, shared by all its trades: the meters' signed readings, what they measured, " +
+        "every trade's allocation inputs and result (bridge/evidence.ts; version 2, before, was one document per trade). " +
         "keccak256 of the body's bytes is the evidenceHash of the trade's DeliveryConfirmed; the `x-evidence-hash` header repeats it.",
       params,
       response: {

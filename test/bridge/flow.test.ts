@@ -109,6 +109,13 @@ for (const { broker, db: dbTarget } of combos) {
 
       const events = await deliveryEvents(chain);
       const decisions = await database.db.selectFrom("bridge_decisions").selectAll().execute();
+      // One evidence document for the window, which every report of it names.
+      const stored = await database.db.selectFrom("bridge_evidence").selectAll().execute();
+      expect(stored).to.have.length(1);
+      expect(decisions.map((d) => [d.evidence, d.evidence_hash])).to.deep.equal(decisions.map(() => [null, stored[0]!.evidence_hash]));
+      const evidence = JSON.parse(stored[0]!.evidence);
+      const outcome = (t: Trade) => evidence.trades.find((x: { tradeId: string }) => x.tradeId === String(t.tradeId));
+      const partyOf = (side: "sellers" | "buyers", account: string) => evidence[side].find((p: { account: string }) => p.account === account);
       for (const [i, c] of cases.entries()) {
         const trade: Trade = trades[i]!;
         const confirmed = events.confirmed.filter((e) => e.tradeId === trade.tradeId);
@@ -116,7 +123,9 @@ for (const { broker, db: dbTarget } of combos) {
         expect(confirmed[0]!.deliveredWh, c.name).to.equal(c.expectedWh);
         expect(confirmed[0]!.withinTolerance, c.name).to.equal(c.within);
         const decision = decisions.find((d) => d.trade_id === trade.tradeId)!;
-        expect(confirmed[0]!.evidenceHash, `${c.name}: evidence hash`).to.equal(keccak256(stringToBytes(decision.evidence)));
+        expect(confirmed[0]!.evidenceHash, `${c.name}: evidence hash`).to.equal(keccak256(stringToBytes(stored[0]!.evidence)));
+        expect(decision.evidence_hash).to.equal(confirmed[0]!.evidenceHash);
+        expect(outcome(trade), c.name).to.include({ deliveredWh: String(c.expectedWh), contractedWh: String(trade.energyWh) });
         const disputes = events.disputes.filter((e) => e.tradeId === trade.tradeId);
         if (c.within) {
           expect(disputes, c.name).to.have.length(0);
@@ -135,13 +144,12 @@ for (const { broker, db: dbTarget } of combos) {
       expect(sellerAfter[5]! - sellerBefore[5]!).to.equal(amountFor(600n, PRICE) + amountFor(400n, PRICE));
 
       // The evidence says why: the missing buyer meter and the register-measured seller.
-      const missing = JSON.parse(decisions.find((d) => d.trade_id === trades[4]!.tradeId)!.evidence);
-      expect(missing.basis).to.equal("buyer_data_missing");
-      expect(missing.buyer.slots[0].source).to.equal("missing");
-      const fifo = JSON.parse(decisions.find((d) => d.trade_id === trades[7]!.tradeId)!.evidence);
-      expect(fifo.seller.slots[0]).to.deep.include({ source: "counter", wh: "1200" });
-      expect(fifo.seller.slots[0].readings).to.have.length(2);
-      expect(fifo.sellerAllocatedWh).to.equal("200");
+      expect(outcome(trades[4]!).basis).to.equal("buyer_data_missing");
+      expect(partyOf("buyers", trades[4]!.buyer).slots[0].source).to.equal("missing");
+      const fifoSeller = partyOf("sellers", trades[7]!.seller);
+      expect(fifoSeller.slots[0]).to.deep.include({ source: "counter", wh: "1200" });
+      expect(fifoSeller.slots[0].readings).to.have.length(2);
+      expect(outcome(trades[7]!).sellerAllocatedWh).to.equal("200");
 
       // A later tick decides and sends nothing again.
       nowMs += 60_000;

@@ -14,6 +14,7 @@ import { prosumerRegistryAbi, testEuroAbi } from "../../contracts/client/abi.js"
 import type { Trade } from "../../contracts/client/trade.js";
 import { evidenceHash } from "../../bridge/evidence.js";
 import { readEvidenceOnChain } from "../../bridge/evidenceOnChain.js";
+import { readStoredEvidence } from "../../bridge/storedEvidence.js";
 import { createMeterKeyPair, signReading } from "../../bridge/readingSignature.js";
 import type { Bridge } from "../../bridge/startBridge.js";
 import { verifyEvidence, type VerifyEvidenceParameters } from "../../bridge/verifyEvidence.js";
@@ -121,76 +122,124 @@ describe("forged meter readings (security review: only the meter can prove a del
   });
 
   describe("verifyEvidence: the report re-derived from its evidence and the chain alone", () => {
-    let honest: { evidence: string; onChain: VerifyEvidenceParameters["onChain"] };
-    const evidenceOf = async (t: Trade) => (await database.db.selectFrom("bridge_decisions").select("evidence").where("trade_id", "=", t.tradeId).executeTakeFirstOrThrow()).evidence;
+    let honest: { evidence: string; tradeId: bigint; onChain: VerifyEvidenceParameters["onChain"] };
+    // Where the honest seller and its trade sit in the window's document (parties are sorted by account).
+    let hs = -1;
+    let ht = -1;
+    const evidenceOf = async (t: Trade) => (await readStoredEvidence(database.db, t.tradeId))!;
     /** The evidence edited by `edit`, as a bridge that reported the edited version would hold it. */
     const reported = (evidence: string, edit: (e: any) => void) => {
       const e = JSON.parse(evidence);
       edit(e);
       const text = JSON.stringify(e);
-      return { evidence: text, onChain: { ...honest.onChain, report: { ...honest.onChain.report!, evidenceHash: evidenceHash(text) } } };
+      return { evidence: text, tradeId: honest.tradeId, onChain: { ...honest.onChain, report: { ...honest.onChain.report!, evidenceHash: evidenceHash(text) } } };
     };
 
     before(async () => {
       const evidence = await evidenceOf(trades[1]!);
       const { onChain } = await readEvidenceOnChain(chain.client, { market: chain.market, tradeId: trades[1]!.tradeId, evidence, fromBlock: chain.startBlock });
-      honest = { evidence, onChain };
+      honest = { evidence, tradeId: trades[1]!.tradeId, onChain };
+      const e = JSON.parse(evidence);
+      hs = e.sellers.findIndex((p: { account: string }) => p.account === honestSeller.address);
+      ht = e.trades.findIndex((t: { tradeId: string }) => t.tradeId === String(trades[1]!.tradeId));
     });
 
-    it("an honest delivery checks out: hash, signatures, measurement, allocation, reported Wh", async () => {
+    it("an honest window checks out: hash, signatures, measurement, every trade's allocation, reported Wh", async () => {
       expect(honest.onChain.report!.evidenceHash).to.equal(keccak256(stringToBytes(honest.evidence)));
-      const result = verifyEvidence({ evidence: honest.evidence, tradeId: trades[1]!.tradeId, onChain: honest.onChain });
+      const result = verifyEvidence(honest);
       expect(result.problems).to.deep.equal([]);
       expect(result).to.include({ ok: true, deliveredWh: 1_000n, sellerAllocatedWh: 1_000n, basis: "measured" });
-      expect(result.readings.map((r) => [r.party, r.meter, r.signer])).to.deep.equal([
-        ["seller", honestSeller.meterId, honestSeller.meterSigner], ["buyer", honestBuyer.meterId, honestBuyer.meterSigner],
-      ]);
-      // The evidence carries the signed payloads themselves, and the trades the rule shared energy over.
+      // One document for the window: all four meters' signed readings, each verified under its own key.
+      const signerOf = new Map([seller, buyer, honestSeller, honestBuyer].map((p) => [p.meterId, p.meterSigner]));
+      expect(result.readings).to.have.length(4);
+      for (const r of result.readings) expect(r.signer, r.party).to.equal(signerOf.get(r.meter));
+      expect(new Set(result.readings.map((r) => r.meter))).to.deep.equal(new Set(signerOf.keys()));
+      // The evidence carries the signed payloads themselves, and every trade the rule shared energy over, with its outcome.
       const e = JSON.parse(honest.evidence);
-      expect(e).to.include({ v: 2, signatures: "p2p-energy/meter-reading/1", allocation: "fifo", intervalSeconds: 900 });
-      expect(JSON.parse(e.seller.readings[0].payload).signature).to.be.a("string");
-      expect(e.seller.trades).to.deep.equal([{ tradeId: String(trades[1]!.tradeId), seller: honestSeller.address, buyer: honestBuyer.address, contractedWh: "1000" }]);
-      // The forged trade's evidence checks out too: 0 Wh, from the seller's own signed reading.
+      expect(e).to.include({ v: 3, signatures: "p2p-energy/meter-reading/1", allocation: "fifo", intervalSeconds: 900 });
+      expect(hs).to.be.at.least(0);
+      expect(JSON.parse(e.sellers[hs].readings[0].payload).signature).to.be.a("string");
+      const row = (t: Trade, s: Prosumer, b: Prosumer, delivered: string) => ({
+        tradeId: String(t.tradeId), batchId: String(t.batchId), seller: s.address, buyer: b.address, contractedWh: "1000",
+        sellerAllocatedWh: delivered, deliveredWh: delivered, basis: "measured",
+      });
+      expect(e.trades).to.deep.equal([row(trades[0]!, seller, buyer, "0"), row(trades[1]!, honestSeller, honestBuyer, "1000")]);
+      // The forged trade is the same window: the same bytes check out for it too, 0 Wh from the seller's own signed reading.
       const forgedEvidence = await evidenceOf(trades[0]!);
+      expect(forgedEvidence).to.equal(honest.evidence);
       const { onChain } = await readEvidenceOnChain(chain.client, { market: chain.market, tradeId: trades[0]!.tradeId, evidence: forgedEvidence, fromBlock: chain.startBlock });
-      expect(verifyEvidence({ evidence: forgedEvidence, onChain })).to.include({ ok: true, deliveredWh: 0n });
+      expect(onChain.report!.evidenceHash).to.equal(honest.onChain.report!.evidenceHash);
+      expect(verifyEvidence({ evidence: forgedEvidence, tradeId: trades[0]!.tradeId, onChain })).to.include({ ok: true, deliveredWh: 0n });
+      // A trade the document does not decide is refused.
+      expect(verifyEvidence({ ...honest, tradeId: 424242n }).problems.map((p) => p.code)).to.include("trade_mismatch");
+    });
+
+    it("a version-2 document (one per trade, before window evidence) still verifies, and its tampering is still caught", () => {
+      const e = JSON.parse(honest.evidence);
+      const trade = e.trades[ht];
+      const party = (p: any, side: "seller" | "buyer") => ({
+        ...p, trades: e.trades.filter((t: any) => t[side] === p.account).map((t: any) => ({ tradeId: t.tradeId, seller: t.seller, buyer: t.buyer, contractedWh: t.contractedWh })),
+      });
+      const v2 = (deliveredWh: string) => reported(honest.evidence, (doc) => {
+        for (const k of Object.keys(doc)) delete doc[k];
+        Object.assign(doc, {
+          v: 2, signatures: e.signatures, market: e.market, tradeId: trade.tradeId, batchId: trade.batchId, window: e.window, intervalSeconds: e.intervalSeconds,
+          allocation: e.allocation, basis: trade.basis, contractedWh: trade.contractedWh, sellerAllocatedWh: trade.sellerAllocatedWh, deliveredWh,
+          seller: party(e.sellers[hs], "seller"), buyer: party(e.buyers.find((b: any) => b.account === trade.buyer), "buyer"), otherSellers: [],
+        });
+      });
+      const old = verifyEvidence(v2("1000"));
+      expect(old.problems).to.deep.equal([]);
+      expect(old).to.include({ ok: true, deliveredWh: 1_000n });
+      expect(old.readings.map((r) => r.party)).to.deep.equal(["seller", "buyer"]);
+      expect(verifyEvidence(v2("900")).problems.map((p) => [p.code, p.path])).to.deep.equal([["allocation_mismatch", "deliveredWh"]]);
     });
 
     it("a tampered reading breaks the hash, and its signature even when the hash is made to match", () => {
       const edit = (e: any) => {
-        const payload = JSON.parse(e.seller.readings[0].payload);
-        e.seller.readings[0].payload = JSON.stringify({ ...payload, export_kwh: 2 });
+        const payload = JSON.parse(e.sellers[hs].readings[0].payload);
+        e.sellers[hs].readings[0].payload = JSON.stringify({ ...payload, export_kwh: 2 });
       };
       const e = JSON.parse(honest.evidence);
       edit(e);
-      const asStored = verifyEvidence({ evidence: JSON.stringify(e), onChain: honest.onChain });
+      const asStored = verifyEvidence({ ...honest, evidence: JSON.stringify(e) });
       expect(asStored.ok).to.equal(false);
       expect(asStored.problems.map((p) => p.code)).to.include.members(["evidence_hash_mismatch", "reading_hash_mismatch", "signature_invalid"]);
       const relabelled = verifyEvidence(reported(honest.evidence, edit));
-      expect(relabelled.problems.map((p) => [p.code, p.path])).to.deep.include(["signature_invalid", "seller.readings[0]"]);
+      expect(relabelled.problems.map((p) => [p.code, p.path])).to.deep.include(["signature_invalid", `sellers[${hs}].readings[0]`]);
       expect(relabelled.ok).to.equal(false);
     });
 
-    it("a tampered allocation is recomputed and refused, as is a made-up competing trade or a dropped reading", () => {
+    it("a tampered allocation is recomputed and refused, as is a made-up competing trade, a dropped party or a dropped reading", () => {
       const claimed = verifyEvidence(reported(honest.evidence, (e) => {
-        e.deliveredWh = "900";
+        e.trades[ht].deliveredWh = "900";
       }));
-      expect(claimed.problems.map((p) => p.code)).to.deep.equal(["allocation_mismatch"]);
+      expect(claimed.problems.map((p) => [p.code, p.path])).to.deep.equal([["allocation_mismatch", `trades[${ht}].deliveredWh`]]);
       expect(claimed.deliveredWh).to.equal(1_000n);
+      // Another trade's outcome is checked too: one trade's verification vouches for its window.
+      const other = verifyEvidence(reported(honest.evidence, (e) => {
+        e.trades[1 - ht].deliveredWh = "1000";
+      }));
+      expect(other.problems.map((p) => [p.code, p.path])).to.deep.equal([["allocation_mismatch", `trades[${1 - ht}].deliveredWh`]]);
       const shared = verifyEvidence(reported(honest.evidence, (e) => {
         // A second trade of the seller in the window would take half under pro rata.
         e.allocation = "pro-rata";
-        e.seller.trades.push({ tradeId: "999999", seller: e.seller.account, buyer: e.buyer.account, contractedWh: "1000" });
-        e.buyer.trades.push({ tradeId: "999999", seller: e.seller.account, buyer: e.buyer.account, contractedWh: "1000" });
-        e.sellerAllocatedWh = "500";
-        e.deliveredWh = "500";
+        const mine = e.trades[ht];
+        e.trades.push({ ...mine, tradeId: "999999", sellerAllocatedWh: "500", deliveredWh: "500" });
+        mine.sellerAllocatedWh = "500";
+        mine.deliveredWh = "500";
       }));
       expect(shared.problems.map((p) => p.code)).to.deep.equal(["trade_not_on_chain", "delivered_mismatch"]);
+      const partyless = verifyEvidence(reported(honest.evidence, (e) => {
+        e.buyers = e.buyers.filter((b: any) => b.account !== honestBuyer.address);
+      }));
+      expect(partyless.problems.map((p) => p.code)).to.include("trades_inconsistent");
       // Leaving the seller's reading out (and claiming the full amount anyway) is caught too.
       const dropped = verifyEvidence(reported(honest.evidence, (e) => {
-        e.seller.readings = [];
-        e.seller.slots[0] = { ...e.seller.slots[0], source: "missing", wh: null, readings: [] };
-        e.seller.availableWh = null;
+        const p = e.sellers[hs];
+        p.readings = [];
+        p.slots[0] = { ...p.slots[0], source: "missing", wh: null, readings: [] };
+        p.availableWh = null;
       }));
       expect(dropped.problems.map((p) => p.code)).to.deep.equal(["allocation_mismatch", "delivered_mismatch"]);
       expect(dropped).to.include({ deliveredWh: 0n, basis: "seller_data_missing" });
@@ -205,16 +254,17 @@ describe("forged meter readings (security review: only the meter can prove a del
       // Only readings that verify measure anything: the seller's export is then unknown, and the
       // claimed figures no longer follow from the evidence.
       expect(wrongSigner.problems.map((p) => [p.code, p.path])).to.deep.equal([
-        ["signature_invalid", "seller.readings[0]"], ["measurement_mismatch", "seller.slots[0]"], ["available_mismatch", "seller.availableWh"],
-        ["allocation_mismatch", "deliveredWh"], ["delivered_mismatch", "deliveredWh"],
+        ["signature_invalid", `sellers[${hs}].readings[0]`], ["measurement_mismatch", `sellers[${hs}].slots[0]`], ["available_mismatch", `sellers[${hs}].availableWh`],
+        ["allocation_mismatch", `trades[${ht}].deliveredWh`], ["delivered_mismatch", `trades[${ht}].deliveredWh`],
       ]);
       expect(wrongSigner).to.include({ ok: false, deliveredWh: 0n });
       // Re-signed by the stranger (a bridge forging readings): refused against the real registry.
       const forged = verifyEvidence(reported(honest.evidence, (e) => {
-        const { signature: _, ...payload } = JSON.parse(e.seller.readings[0].payload);
-        e.seller.readings[0].payload = JSON.stringify(signReading({ meterId: honestSeller.meterId, metric: "interval", payload, privateKey: stranger.privateKey }));
-        e.seller.readings[0].sha256 = createHash("sha256").update(e.seller.readings[0].payload).digest("hex");
-        e.seller.slots[0].readings = [e.seller.readings[0].sha256];
+        const p = e.sellers[hs];
+        const { signature: _, ...payload } = JSON.parse(p.readings[0].payload);
+        p.readings[0].payload = JSON.stringify(signReading({ meterId: honestSeller.meterId, metric: "interval", payload, privateKey: stranger.privateKey }));
+        p.readings[0].sha256 = createHash("sha256").update(p.readings[0].payload).digest("hex");
+        p.slots[0].readings = [p.readings[0].sha256];
       }));
       expect(forged.problems.map((p) => p.code)).to.include("signature_invalid");
       // A key set only after the report does not vouch for readings before it.
@@ -222,7 +272,7 @@ describe("forged meter readings (security review: only the meter can prove a del
         ...honest,
         onChain: { ...honest.onChain, signers: honest.onChain.signers.map((s) => ({ ...s, setAt: honest.onChain.report!.reportedAt + 1n })) },
       });
-      expect(late.problems.map((p) => p.code).filter((c) => c === "signer_unknown")).to.have.length(2);
+      expect(late.problems.map((p) => p.code).filter((c) => c === "signer_unknown")).to.have.length(4);
       expect(late.ok).to.equal(false);
     });
   });

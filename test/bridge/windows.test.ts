@@ -6,6 +6,7 @@ import { hardhat } from "viem/chains";
 import { energyMarketAbi } from "../../contracts/client/abi.js";
 import { merkleProof, tradeLeaf } from "../../contracts/client/trade.js";
 import type { Bridge } from "../../bridge/startBridge.js";
+import { readStoredEvidence } from "../../bridge/storedEvidence.js";
 import {
   addProsumer, connectDevice, databaseTargets, deliveryEvents, intervalReading, pastWindow, readingTopic, restartableAedes,
   settleTrades, startTestBridge, startTestChain, testSettings, waitForMetrics, type Prosumer, type TestChain,
@@ -60,7 +61,7 @@ describe("closing delivery windows", function () {
     expect(disputes.map((d) => d.tradeId)).to.deep.equal([trade!.tradeId]);
     const decision = await db.db.selectFrom("bridge_decisions").selectAll().where("trade_id", "=", trade!.tradeId).executeTakeFirstOrThrow();
     expect(decision.basis).to.equal("buyer_data_missing");
-    expect(JSON.parse(decision.evidence).seller.slots[0]).to.deep.include({ source: "interval", wh: "1000" });
+    expect(JSON.parse((await readStoredEvidence(db.db, trade!.tradeId))!).sellers[0].slots[0]).to.deep.include({ source: "interval", wh: "1000" });
 
     // The buyer's meter reports after the close: stored, counted as late, the window stays as decided.
     await device.publish(topic(b!, "interval"), intervalReading(w.startMs, 0, 1_000));

@@ -14,6 +14,7 @@ import type { Kysely } from "kysely";
 import { keccak256, stringToBytes } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { createMeterKeyPair, signReading } from "../../bridge/readingSignature.js";
+import { readStoredEvidence } from "../../bridge/storedEvidence.js";
 import { createEnergyClient } from "../../sdk/createEnergyClient.js";
 import { nextOpenInterval } from "../../sdk/markets.js";
 import { startTestNode, waitFor, type TestNode } from "./helpers.js";
@@ -63,7 +64,10 @@ describe("verify-evidence: the route and the CLI re-derive a delivery report fro
     return (await res.json()) as { verified: boolean; deliveredWh: string | null; reported: { deliveredWh: string; evidenceHash: string } | null; problems: { code: string; path: string }[]; readings: { party: string; signer: string | null }[]; evidenceHash: string; evidence: string };
   };
   /** Replaces the stored evidence, as a bridge (or whoever holds its database) tampering with it would. */
-  const storeEvidence = (evidence: string) => db.updateTable("bridge_decisions").set({ evidence }).where("trade_id", "=", BigInt(tradeId)).execute();
+  const storeEvidence = async (evidence: string) => {
+    const { evidence_hash } = await db.selectFrom("bridge_decisions").select("evidence_hash").where("trade_id", "=", BigInt(tradeId)).executeTakeFirstOrThrow();
+    await db.updateTable("bridge_evidence").set({ evidence }).where("evidence_hash", "=", evidence_hash).execute();
+  };
   const edited = (edit: (e: any) => void) => {
     const e = JSON.parse(honest);
     edit(e);
@@ -106,7 +110,7 @@ describe("verify-evidence: the route and the CLI re-derive a delivery report fro
       const res = await fetch(`${t.node.url}/v1/trades/${tradeId}/evidence/verify`);
       return res.status === 200 ? ((await res.json()) as { reported: unknown }).reported : null;
     }, (reported) => reported !== null, 60_000);
-    honest = (await db.selectFrom("bridge_decisions").select("evidence").where("trade_id", "=", BigInt(tradeId)).executeTakeFirstOrThrow()).evidence;
+    honest = (await readStoredEvidence(db, BigInt(tradeId)))!;
   });
 
   after(async function () {
@@ -130,7 +134,7 @@ describe("verify-evidence: the route and the CLI re-derive a delivery report fro
     expect(r).to.deep.include({ verified: true, deliveredWh: "1000" });
     expect(r.reported).to.include({ deliveredWh: "1000", evidenceHash: keccak256(stringToBytes(honest)) });
     const accounts = t.node.testAccounts;
-    expect(r.readings.map((x) => [x.party, x.signer])).to.deep.equal([["seller", accounts[0]!.meterSigner], ["buyer", accounts[2]!.meterSigner]]);
+    expect(r.readings.map((x) => [x.party, x.signer])).to.deep.equal([["sellers[0]", accounts[0]!.meterSigner], ["buyers[0]", accounts[2]!.meterSigner]]);
     expect(r.evidence).to.equal(honest);
 
     const text = await energy(["verify-evidence", tradeId]);
@@ -188,15 +192,15 @@ describe("verify-evidence: the route and the CLI re-derive a delivery report fro
     {
       name: "a tampered reading (the seller's export raised)",
       edit: (e) => {
-        e.seller.readings[0].payload = JSON.stringify({ ...JSON.parse(e.seller.readings[0].payload), export_kwh: 5 });
+        e.sellers[0].readings[0].payload = JSON.stringify({ ...JSON.parse(e.sellers[0].readings[0].payload), export_kwh: 5 });
       },
       codes: ["evidence_hash_mismatch", "reading_hash_mismatch", "signature_invalid"],
     },
     {
       name: "a tampered allocation (more delivered than the readings give)",
       edit: (e) => {
-        e.deliveredWh = "1200";
-        e.sellerAllocatedWh = "1200";
+        e.trades[0].deliveredWh = "1200";
+        e.trades[0].sellerAllocatedWh = "1200";
       },
       codes: ["evidence_hash_mismatch", "allocation_mismatch"],
     },
@@ -204,7 +208,7 @@ describe("verify-evidence: the route and the CLI re-derive a delivery report fro
       name: "readings signed by a key the registry never held (re-signed, hashes fixed up)",
       edit: (e) => {
         const stranger = createMeterKeyPair();
-        for (const party of [e.seller, e.buyer]) {
+        for (const party of [e.sellers[0], e.buyers[0]]) {
           const r = party.readings[0];
           const { signature: _, ...payload } = JSON.parse(r.payload);
           r.payload = JSON.stringify(signReading({ meterId: party.meter, metric: r.metric, payload, privateKey: stranger.privateKey }));
