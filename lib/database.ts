@@ -4,26 +4,26 @@
 import { PGlite } from "@electric-sql/pglite";
 import { Kysely, PGliteDialect, PostgresDialect } from "kysely";
 import pg from "pg";
+import { bigintParsers, INT8_OID, NUMERIC_OID, parseNumeric } from "./bigintParsers.js";
+import { pgliteThreadDialect } from "./pgliteThread.js";
 
 export interface DatabaseOptions {
   /** postgres:// URL of a real server (DATABASE_URL); wins over `dataDir`. */
   url?: string;
   /** PGlite data folder; "memory://" (the default) keeps nothing on disk. */
   dataDir?: string;
+  /**
+   * PGlite on a thread of its own (lib/pgliteThread.ts) rather than the caller's: the node's,
+   * whose requests would otherwise wait behind every statement. Components opened for a test or
+   * a script keep it in their thread (no thread to start).
+   */
+  ownThread?: boolean;
 }
 
 export interface OpenedDatabase<DB> {
   db: Kysely<DB>;
   kind: "postgres" | "pglite";
   close(): Promise<void>;
-}
-
-const NUMERIC_OID = 1700;
-const INT8_OID = 20;
-
-/** numeric(78,0) and int8 values as bigint; a numeric with a fraction stays a string. */
-function parseNumeric(value: string): bigint | string {
-  return /^-?\d+$/.test(value) ? BigInt(value) : value;
 }
 
 export async function openDatabase<DB>(options: DatabaseOptions = {}): Promise<OpenedDatabase<DB>> {
@@ -62,9 +62,13 @@ export async function openDatabase<DB>(options: DatabaseOptions = {}): Promise<O
       },
     };
   }
-  const pglite = await PGlite.create(options.dataDir ?? "memory://", {
-    parsers: { [NUMERIC_OID]: parseNumeric, [INT8_OID]: parseNumeric },
-  });
+  if (options.ownThread) {
+    const db = new Kysely<DB>({ dialect: pgliteThreadDialect(options.dataDir ?? "memory://") });
+    // Opened now, so a data folder that cannot be read fails here rather than at the first query.
+    await db.selectNoFrom((eb) => eb.val(1).as("one")).execute();
+    return { db, kind: "pglite", close: () => db.destroy() };
+  }
+  const pglite = await PGlite.create(options.dataDir ?? "memory://", { parsers: bigintParsers });
   const db = new Kysely<DB>({ dialect: new PGliteDialect({ pglite }) });
   return { db, kind: "pglite", close: () => db.destroy() };
 }

@@ -222,7 +222,7 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
     if (config.databaseUrl) database = await openDatabase({ url: config.databaseUrl });
     else {
       await mkdir(path.join(config.dataDir, "pglite"), { recursive: true });
-      database = await openDatabase({ dataDir: path.join(config.dataDir, "pglite") });
+      database = await openDatabase({ dataDir: path.join(config.dataDir, "pglite"), ownThread: true });
     }
     closers.push(() => database.close());
     const db = database.db;

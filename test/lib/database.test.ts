@@ -1,15 +1,18 @@
 // The same queries on embedded PGlite and, when DATABASE_URL is set, on a real PostgreSQL.
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
 import { expect } from "chai";
 import { sql } from "kysely";
 import { openDatabase } from "../../lib/database.js";
 
-const targets: { name: string; url?: string }[] = [{ name: "PGlite (embedded)" }];
+const targets: { name: string; url?: string; ownThread?: boolean }[] = [{ name: "PGlite (embedded)" }, { name: "PGlite on its own thread (the node's)", ownThread: true }];
 if (process.env.DATABASE_URL) targets.push({ name: "PostgreSQL (DATABASE_URL)", url: process.env.DATABASE_URL });
 
 for (const target of targets) {
   describe(`openDatabase on ${target.name}`, () => {
     it("stores and reads back uint256-sized numeric(78,0) values as exact bigint", async () => {
-      const { db, close } = await openDatabase<{ t_amounts: { id: number; amount: bigint; n8: bigint } }>({ url: target.url });
+      const { db, close } = await openDatabase<{ t_amounts: { id: number; amount: bigint; n8: bigint } }>({ url: target.url, ownThread: target.ownThread });
       try {
         const table = `t_amounts_${process.pid}_${Date.now()}`;
         await sql`create temporary table ${sql.table(table)} (id int primary key, amount numeric(78,0) not null, n8 int8 not null)`.execute(db);
@@ -26,6 +29,75 @@ for (const target of targets) {
     });
   });
 }
+
+describe("PGlite on its own thread", function () {
+  this.timeout(60_000);
+  /** How many times a 5 ms timer of the caller's thread fired while `work` ran. */
+  async function ticksDuring(work: () => Promise<unknown>): Promise<number> {
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 5);
+    try {
+      await work();
+    } finally {
+      clearInterval(timer);
+    }
+    return ticks;
+  }
+  const heavy = sql<{ n: bigint }>`select count(*) as n from generate_series(1, 3000000) g where g % 7 = 0`;
+
+  it("keeps the caller's thread free while a statement runs (in the caller's thread it holds it)", async () => {
+    const inThread = await openDatabase({});
+    const ownThread = await openDatabase({ ownThread: true });
+    try {
+      let here = 0n;
+      const ticksHere = await ticksDuring(async () => (here = (await heavy.execute(inThread.db)).rows[0]!.n));
+      let there = 0n;
+      const ticksThere = await ticksDuring(async () => (there = (await heavy.execute(ownThread.db)).rows[0]!.n));
+      expect([here, there]).to.deep.equal([428_571n, 428_571n]);
+      // The same statement: the caller's timers keep running only while it runs elsewhere.
+      expect(ticksThere).to.be.greaterThan(10 * Math.max(ticksHere, 1));
+    } finally {
+      await Promise.all([inThread.close(), ownThread.close()]);
+    }
+  });
+
+  it("answers errors with Postgres's fields, rolls a failed transaction back, and commits a good one", async () => {
+    const { db, close } = await openDatabase<{ t: { id: bigint } }>({ ownThread: true });
+    try {
+      await sql`create table t (id int8 primary key)`.execute(db);
+      await db.insertInto("t").values({ id: 1n }).execute();
+      const duplicate = await db.insertInto("t").values({ id: 1n }).execute().catch((err: unknown) => err);
+      expect(duplicate).to.be.an("error").and.to.include({ name: "DatabaseError", code: "23505", constraint: "t_pkey" });
+      const failed = await db.transaction().execute(async (trx) => {
+        await trx.insertInto("t").values({ id: 2n }).execute();
+        throw new Error("changed my mind");
+      }).catch((err: unknown) => (err as Error).message);
+      expect(failed).to.equal("changed my mind");
+      await db.transaction().execute((trx) => trx.insertInto("t").values({ id: 3n }).execute());
+      expect((await db.selectFrom("t").select("id").orderBy("id").execute()).map((r) => r.id)).to.deep.equal([1n, 3n]);
+    } finally {
+      await close();
+    }
+    // Closed: later statements fail instead of hanging.
+    const late = await db.selectFrom("t").select("id").execute().catch((err: unknown) => err);
+    expect(late).to.be.an("error");
+  });
+
+  it("keeps what it wrote in its data folder across a close and a reopen", async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), "pglite-thread-"));
+    try {
+      const first = await openDatabase<{ kept: { v: string } }>({ dataDir: dir, ownThread: true });
+      await sql`create table kept (v text)`.execute(first.db);
+      await first.db.insertInto("kept").values({ v: "still here" }).execute();
+      await first.close();
+      const second = await openDatabase<{ kept: { v: string } }>({ dataDir: dir, ownThread: true });
+      expect(await second.db.selectFrom("kept").select("v").execute()).to.deep.equal([{ v: "still here" }]);
+      await second.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
 
 describe("openDatabase errors", () => {
   it("names the server it cannot reach, without the password", async () => {
