@@ -155,32 +155,20 @@ async function main(): Promise<void> {
   };
 
   // `--postgres`: the node's database in PostgreSQL (a fresh database in DATABASE_URL's server,
-  // dropped afterwards) instead of PGlite, which runs inside the node's thread.
-  let databaseUrl: string | undefined;
-  let dropDatabase = async () => undefined as unknown;
+  // dropped afterwards) instead of the embedded PGlite.
+  const { createScratchDatabase, ScratchDatabaseError } = await import("./scratchDatabase.js");
+  let scratch: Awaited<ReturnType<typeof createScratchDatabase>> | undefined;
   if (args.postgres) {
-    const admin = process.env.DATABASE_URL;
-    if (!admin) {
-      console.error("bench:api: --postgres needs DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/test) to create its database in");
+    try {
+      scratch = await createScratchDatabase("bench_api", "bench:api --postgres");
+    } catch (err) {
+      if (!(err instanceof ScratchDatabaseError)) throw err;
+      console.error(err.message);
       process.exit(2);
     }
-    const { default: pg } = await import("pg");
-    const name = `bench_api_${Date.now().toString(36)}`;
-    const run = async (statement: string) => {
-      const c = new pg.Client({ connectionString: admin });
-      await c.connect();
-      try {
-        await c.query(statement);
-      } finally {
-        await c.end();
-      }
-    };
-    await run(`CREATE DATABASE ${name}`);
-    dropDatabase = () => run(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    const url = new URL(admin);
-    url.pathname = `/${name}`;
-    databaseUrl = url.toString();
   }
+  const databaseUrl = scratch?.url;
+  const dropDatabase = async () => scratch?.drop();
 
   const dir = await mkdtemp(path.join(tmpdir(), "bench-api-"));
   const t0 = Date.now();

@@ -48,6 +48,8 @@ function formatSoak(r: SoakResult): string {
     ["rss MB", (s) => s.rssMb.toFixed(1)],
     ["chain MB", (s) => s.chainRssMb.toFixed(1)],
     ["heap MB", (s) => s.heapUsedMb.toFixed(1)],
+    ["of MB", (s) => s.heapTotalMb.toFixed(1)],
+    ["orders held", (s) => String(s.ordersHeld)],
     ["ext MB", (s) => s.externalMb.toFixed(1)],
     ["loop p99", (s) => s.eventLoopP99Ms.toFixed(1)],
     ["loop max", (s) => s.eventLoopMaxMs.toFixed(1)],
@@ -75,9 +77,13 @@ function formatSoak(r: SoakResult): string {
   const left = Object.entries(r.drain.left).filter(([, n]) => n > 0);
   return [
     `${r.node.households} households, ${r.node.rate} orders/s (${r.node.crossPct} % of buys crossing) for ${(r.node.durationSeconds / 60).toFixed(2)} min on ${r.node.database}, chain ${r.node.chain === "anvil" ? "Anvil (own process; chain MB)" : "embedded (in the node's RSS)"}; onboarding ${(r.node.onboardingMs / 1000).toFixed(1)} s; keeper ${r.node.keeper ? "on" : "off"}`,
-    "loop: the node's event-loop delay (ms); api: order placements of the row's minute, timed by the load (ms); to settle: fills not yet mined; RSS includes the load's worker thread",
+    "heap: used, of the heap V8 reserved; loop: the node's event-loop delay (ms); api: order placements of the row's minute, timed by the load (ms); to settle: fills not yet mined; RSS includes the load's worker thread",
     table,
     `slopes after ${r.node.warmupMinutes} min of warm-up: rss ${perMin(r.slopes.rssMbPerMin)}, heap ${perMin(r.slopes.heapMbPerMin)}, disk ${perMin(r.slopes.diskMbPerMin)}`,
+    r.afterEachBook.samples.length === 0
+      ? "after each book left memory: no book left during the run"
+      : `after each book left memory: ${r.afterEachBook.samples.map((s) => `minute ${s.minute.toFixed(0)} rss ${s.rssMb} MB, heap ${s.heapUsedMb} of ${s.heapTotalMb} MB, ${s.ordersHeld} orders held`).join("; ")}` +
+        (r.afterEachBook.rssMbPerMin === null ? "" : `; between them rss ${perMin(r.afterEachBook.rssMbPerMin)}, heap ${perMin(r.afterEachBook.heapMbPerMin)}`),
     `orders: ${t.placed} placed, ${t.accepted} accepted, ${t.refused} refused, ${t.errors} errors, ${t.behind} not sent (too many waiting); fills ${t.fills}, settled ${t.settled}, failed ${t.failedFills}`,
     ...Object.entries(r.refusals).map(([status, x]) => `refused ${status} x${x.count}, e.g. ${x.example}`),
     `bytes kept: ${r.perUnit.bytesPerOrder} per accepted order (all tables and the chain journal over orders), ${r.perUnit.bytesPerTrade} per settled trade, ${r.perUnit.bytesPerReading} per meter reading in bridge_readings; chain journal ${(r.perUnit.chainJournalBytes / 1e6).toFixed(1)} MB`,

@@ -24,11 +24,11 @@ import { createSiweMessage } from "viem/siwe";
 import { privateKeyToAccount } from "viem/accounts";
 import { createPublicClient, createWalletClient, erc20Abi, http, keccak256, maxUint256, toHex, type Hex } from "viem";
 import { deriveMeterKeyPair } from "../bridge/readingSignature.js";
-import { openDatabase } from "../lib/database.js";
 import { readNodeConfig } from "../server/config.js";
 import { nodePlugins } from "../server/plugins.js";
 import { startNode, type RunningNode } from "../server/startNode.js";
 import { testEuroAbi } from "../contracts/client/abi.js";
+import { createScratchDatabase } from "./scratchDatabase.js";
 import { startSoakChain } from "./soakChain.js";
 import type { FromWorker, SlowRequest, SoakHousehold, SoakLoadJob, SoakLoadWindow } from "./soakLoad.js";
 
@@ -68,6 +68,10 @@ export interface SoakSample {
   /** The external chain process's RSS (--chain anvil); 0 with the embedded chain (inside rssMb). */
   chainRssMb: number;
   heapUsedMb: number;
+  /** The heap V8 has reserved (used, free and fragmented): what of the heap counts in RSS. */
+  heapTotalMb: number;
+  /** Orders the engine holds in memory: a book's orders until it has closed and left. */
+  ordersHeld: number;
   /** Memory outside the JS heap that V8 knows of: ArrayBuffers (PGlite's WebAssembly memory among them) and other external. */
   externalMb: number;
   eventLoopP99Ms: number;
@@ -109,6 +113,12 @@ export interface SoakResult {
   samples: SoakSample[];
   /** Least squares per minute over the load samples from warmupMinutes on; null with fewer than two. */
   slopes: { rssMbPerMin: number | null; heapMbPerMin: number | null; diskMbPerMin: number | null };
+  /**
+   * The samples right after a full book left memory (orders held fell by more than a third): the
+   * same point of each book's life, so memory compared between them is not a book's own growth
+   * and fall. `perMin`: the change between the first and the last of them (null with fewer than two).
+   */
+  afterEachBook: { samples: { minute: number; rssMb: number; heapUsedMb: number; heapTotalMb: number; ordersHeld: number }[]; rssMbPerMin: number | null; heapMbPerMin: number | null };
   worstRequest: (SlowRequest & { minute: number }) | null;
   refusals: Record<string, { count: number; example: string }>;
   totals: { placed: number; accepted: number; refused: number; errors: number; behind: number; over500Ms: number; fills: number; settled: number; failedFills: number };
@@ -129,33 +139,24 @@ async function diskMb(dir: string): Promise<number> {
 }
 
 /** A new database on the server DATABASE_URL names, for one run: its URL, size and drop. */
-async function createSoakDatabase(): Promise<{ url: string; sizeMb(): Promise<number>; drop(): Promise<void> }> {
-  const serverUrl = process.env.DATABASE_URL;
-  if (!serverUrl) throw new Error("soak --database postgres: set DATABASE_URL to a PostgreSQL server (e.g. postgres://postgres@127.0.0.1:5432/test)");
-  const name = `soak_${process.pid}_${Date.now()}`;
-  const admin = await openDatabase<unknown>({ url: serverUrl });
-  await sql`create database ${sql.id(name)}`.execute(admin.db);
-  const own = new URL(serverUrl);
-  own.pathname = `/${name}`;
-  return {
-    url: own.toString(),
-    async sizeMb() {
-      const r = await sql<{ bytes: string | bigint }>`select pg_database_size(${name}) as bytes`.execute(admin.db);
-      return Math.round((Number(r.rows[0]!.bytes) / MB) * 100) / 100;
-    },
-    async drop() {
-      await sql`drop database if exists ${sql.id(name)} with (force)`.execute(admin.db);
-      await admin.close();
-    },
-  };
-}
-
 async function fileBytes(file: string): Promise<number> {
   try {
     return (await stat(file)).size;
   } catch {
     return 0;
   }
+}
+
+/** The load samples right after a full book left memory, and memory's change between the first and the last. */
+export function afterEachBook(samples: readonly SoakSample[]): SoakResult["afterEachBook"] {
+  const troughs = samples.filter((s, i) => i > 0 && s.label === "load" && s.ordersHeld < samples[i - 1]!.ordersHeld * (2 / 3));
+  const [a, b] = [troughs[0], troughs[troughs.length - 1]];
+  const perMin = (f: (s: SoakSample) => number) => (a && b && b.minute > a.minute ? Math.round(((f(b) - f(a)) / (b.minute - a.minute)) * 100) / 100 : null);
+  return {
+    samples: troughs.map((s) => ({ minute: s.minute, rssMb: s.rssMb, heapUsedMb: s.heapUsedMb, heapTotalMb: s.heapTotalMb, ordersHeld: s.ordersHeld })),
+    rssMbPerMin: perMin((s) => s.rssMb),
+    heapMbPerMin: perMin((s) => s.heapUsedMb),
+  };
 }
 
 /** Least-squares slope of y over x; null with fewer than two distinct x. */
@@ -255,7 +256,7 @@ export async function runSoak(p: RunSoakParameters): Promise<SoakResult> {
   // Made here: on PostgreSQL the node may keep nothing in it, and its size is still sampled.
   await mkdir(dataDir, { recursive: true });
   const chainKind = p.chain ?? "embedded";
-  const server = p.database === "postgres" ? await createSoakDatabase() : undefined;
+  const server = p.database === "postgres" ? await createScratchDatabase("soak", "soak --database postgres") : undefined;
   const external = chainKind === "anvil" ? await startSoakChain(path.join(dir, "deployments")) : undefined;
   const node = await startNode({
     config: readNodeConfig({
@@ -346,7 +347,8 @@ export async function runSoak(p: RunSoakParameters): Promise<SoakResult> {
       const q = queues();
       const sample: SoakSample = {
         minute, label,
-        rssMb: Math.round((mem.rss / MB) * 10) / 10, chainRssMb: external ? await external.rssMb() : 0, heapUsedMb: Math.round((mem.heapUsed / MB) * 10) / 10, externalMb: Math.round((mem.external / MB) * 10) / 10,
+        rssMb: Math.round((mem.rss / MB) * 10) / 10, chainRssMb: external ? await external.rssMb() : 0, heapUsedMb: Math.round((mem.heapUsed / MB) * 10) / 10,
+        heapTotalMb: Math.round((mem.heapTotal / MB) * 10) / 10, ordersHeld: node.engine.state.orders.size, externalMb: Math.round((mem.external / MB) * 10) / 10,
         eventLoopP99Ms: ms(loop.percentile(99)), eventLoopMaxMs: ms(loop.max),
         apiP50Ms: w.latencyMs.p50, apiP99Ms: w.latencyMs.p99, apiMaxMs: w.latencyMs.max, apiOver500: w.over500Ms,
         placed: w.placed, accepted: w.accepted, refused: w.refused, errors: w.errors, behind: w.behind, readingsPublished: w.readingsPublished,
@@ -405,6 +407,7 @@ export async function runSoak(p: RunSoakParameters): Promise<SoakResult> {
       node: { chain: chainKind, database: node.database, households: p.households, rate: p.rate, crossPct, durationSeconds: p.durationSeconds, sampleSeconds, onboardingMs, keeper: node.keeper !== undefined, warmupMinutes },
       samples,
       slopes: { rssMbPerMin: slope((s) => s.rssMb), heapMbPerMin: slope((s) => s.heapUsedMb), diskMbPerMin: slope((s) => s.diskMb) },
+      afterEachBook: afterEachBook(samples),
       worstRequest: worst,
       refusals,
       tables,

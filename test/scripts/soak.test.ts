@@ -2,7 +2,7 @@
 // 20 s sampled every 5 s. Every sample is a row of finite numbers, the trades settle, the
 // meters' signed readings are taken, and nothing is left queued after the load.
 import { expect } from "chai";
-import { leastSquaresSlope, runSoak, type SoakResult } from "../../bench/soakRun.js";
+import { afterEachBook, leastSquaresSlope, runSoak, type SoakResult, type SoakSample } from "../../bench/soakRun.js";
 
 describe("soak (bench/soakRun.ts)", function () {
   this.timeout(90_000);
@@ -21,8 +21,12 @@ describe("soak (bench/soakRun.ts)", function () {
         expect(Number.isFinite(value) && (value as number) >= 0, `${s.label} ${key} = ${value}`).to.equal(true);
       }
       expect(s.rssMb).to.be.greaterThan(s.heapUsedMb);
+      expect(s.heapTotalMb).to.be.at.least(s.heapUsedMb);
       expect(s.diskMb).to.be.greaterThan(0);
     }
+    // The load's orders are held (their book is open for the whole run); none left memory.
+    expect(result.samples.find((s) => s.label === "end")!.ordersHeld).to.be.at.least(result.totals.accepted);
+    expect(result.afterEachBook).to.deep.equal({ samples: [], rssMbPerMin: null, heapMbPerMin: null });
     const minutes = result.samples.map((s) => s.minute);
     expect([...minutes].sort((a, b) => a - b)).to.deep.equal(minutes);
   });
@@ -43,6 +47,16 @@ describe("soak (bench/soakRun.ts)", function () {
 
   it("leaves nothing queued after the load", () => {
     expect(result.drain.drained, JSON.stringify(result.drain.left)).to.equal(true);
+  });
+
+  it("compares memory right after each book left, not along a book's own growth", () => {
+    const at = (minute: number, ordersHeld: number, rssMb: number): SoakSample => ({ ...result.samples[1]!, label: "load", minute, ordersHeld, rssMb, heapUsedMb: rssMb / 2, heapTotalMb: rssMb / 2 });
+    // A book grows to 180,000 orders and leaves (minute 10: 20,000 held), the next likewise (minute 25).
+    const samples = [at(1, 12_000, 500), at(9, 108_000, 700), at(10, 20_000, 650), at(24, 180_000, 900), at(25, 19_000, 680), at(26, 31_000, 700)];
+    const r = afterEachBook(samples);
+    expect(r.samples.map((s) => [s.minute, s.rssMb])).to.deep.equal([[10, 650], [25, 680]]);
+    expect(r).to.include({ rssMbPerMin: 2, heapMbPerMin: 1 });
+    expect(afterEachBook(samples.slice(0, 4)).rssMbPerMin).to.equal(null);
   });
 
   it("fits slopes by least squares", () => {
