@@ -1,8 +1,10 @@
 // Closes delivery windows: once a window's grace period has passed, every trade of it that is
 // still undecided gets its delivered energy from the two meters (allocateDeliveredEnergy), its
 // evidence (evidence.ts: one document per window with the signed readings and every input and
-// outcome of the allocation, so anyone can re-derive the result), and an outbox row, all in one database transaction with the energy it used. Then
-// the outbox sender takes over; nothing here talks to the chain but the trade source.
+// outcome of the allocation, so anyone can re-derive the result), and an outbox row. The
+// document and the energy it credits are the decision, in one transaction; the rows follow in
+// chunks, made from the document again after a crash. Then the outbox sender takes over;
+// nothing here talks to the chain but the trade source.
 //
 // The decision is the close: readings stored before it count (late ones within the grace period
 // and any that arrived before the tick), readings after it are kept but never reopen the window.
@@ -79,11 +81,13 @@ export async function decideDueDeliveries(deps: DecideDependencies): Promise<Dec
       .execute();
     for (const r of known) deps.decided.add(r.trade_id);
   }
+  // Taken before `decided` lets go of the decided ones below: a trade the database knows is decided
+  // is never due again (before, one listed again after a restart was decided a second time).
+  const due = candidates.filter((t) => !deps.decided.has(t.trade.tradeId));
   const done = listed.filter((t) => deps.decided.has(t.trade.tradeId)).map((t) => t.trade.tradeId);
   deps.tradesDue.forget(done);
   // Forgotten by the source, a trade is never listed again: `decided` need not remember it.
   for (const id of done) deps.decided.delete(id);
-  const due = candidates.filter((t) => !deps.decided.has(t.trade.tradeId));
   if (due.length === 0) return [];
 
   await deps.flushReadings();
@@ -97,7 +101,13 @@ export async function decideDueDeliveries(deps: DecideDependencies): Promise<Dec
   const ordered = [...windows.values()].sort((a, b) => compareWindows(a[0]!, b[0]!));
   const decided: DecidedWindow[] = [];
   for (const trades of ordered) {
-    decided.push(await decideWindow(deps, trades));
+    // A window whose document is stored was decided: a crash between the document and its rows
+    // (written in chunks after it) left some rows unwritten. They are made from the document,
+    // never by allocating again over fewer trades.
+    const stored = await storedDecisions(deps, trades);
+    const rest = trades.filter((t) => !stored.has(t.trade.tradeId));
+    if (stored.size > 0) decided.push(await finishStored(deps, trades.filter((t) => stored.has(t.trade.tradeId)), stored));
+    if (rest.length > 0) decided.push(await decideWindow(deps, rest));
   }
   return decided;
 }
@@ -194,28 +204,6 @@ async function decideWindow(deps: DecideDependencies, trades: ProvenTrade[]): Pr
   });
   const hash = evidenceHash(evidence);
 
-  const decisionRows: Insertable<BridgeDecisionsTable>[] = [];
-  const outboxRows: Insertable<BridgeOutboxTable>[] = [];
-  const result: DecidedTrade[] = [];
-  for (const d of deliveries) {
-    const { trade, proof } = byId.get(d.tradeId)!;
-    const basis = d.basis;
-    const seller = sellerEnergy.get(trade.seller)!;
-    const buyer = buyerEnergy.get(trade.buyer)!;
-    decisionRows.push({
-      trade_id: trade.tradeId, batch_id: trade.batchId, seller: trade.seller, buyer: trade.buyer,
-      seller_meter: seller.meterId ?? null, buyer_meter: buyer.meterId ?? null,
-      delivery_start: trade.deliveryStart, delivery_end: trade.deliveryEnd,
-      contracted_wh: trade.energyWh, delivered_wh: d.deliveredWh, allocation: deps.allocation, basis,
-      evidence: null, evidence_hash: hash, decided_at: nowMs,
-    });
-    outboxRows.push({
-      trade_id: trade.tradeId, trade: encodeTrade(trade), proof: JSON.stringify(proof), delivered_wh: d.deliveredWh,
-      evidence_hash: hash, state: "pending", attempts: 0, next_attempt_at: nowMs, created_at: nowMs, updated_at: nowMs,
-    });
-    result.push({ tradeId: trade.tradeId, deliveredWh: d.deliveredWh, contractedWh: trade.energyWh, basis, evidenceHash: hash });
-  }
-
   // Energy credited in this window, taken from the earliest unused energy of each interval.
   const used = new Map<string, bigint>();
   const consume = (e: PartyEnergy, wh: bigint) => {
@@ -239,15 +227,13 @@ async function decideWindow(deps: DecideDependencies, trades: ProvenTrade[]): Pr
     return { meter_id: meterId, direction, slot_start: BigInt(slot), used_wh: wh };
   });
 
+  // The decision is the document and the energy it credits, in one short transaction; the
+  // rows follow in chunks, each its own transaction, so a window of thousands of trades never
+  // holds the embedded database's one connection for seconds (placements wait behind it).
   await db.transaction().execute(async (trx) => {
     await trx.insertInto("bridge_evidence")
       .values({ evidence_hash: hash, delivery_start: deliveryStart, delivery_end: deliveryEnd, evidence, created_at: nowMs })
-      .onConflict((oc) => oc.column("evidence_hash").doNothing())
       .execute();
-    for (let i = 0; i < decisionRows.length; i += INSERT_CHUNK) {
-      await trx.insertInto("bridge_decisions").values(decisionRows.slice(i, i + INSERT_CHUNK)).execute();
-      await trx.insertInto("bridge_outbox").values(outboxRows.slice(i, i + INSERT_CHUNK)).execute();
-    }
     for (let i = 0; i < usageRows.length; i += INSERT_CHUNK) {
       await trx
         .insertInto("bridge_slot_usage")
@@ -256,6 +242,12 @@ async function decideWindow(deps: DecideDependencies, trades: ProvenTrade[]): Pr
         .execute();
     }
   });
+  const meters = new Map<string, string | null>();
+  for (const e of [...sellerEnergy.values(), ...buyerEnergy.values()]) meters.set(`${e.direction}/${e.account}`, e.meterId ?? null);
+  const result = await recordDecisions(deps, trades, {
+    hash, allocation: deps.allocation, meters,
+    outcomes: new Map(deliveries.map((d) => [d.tradeId, { deliveredWh: d.deliveredWh, basis: d.basis }])),
+  }, nowMs);
 
   for (const t of trades) deps.decided.add(t.trade.tradeId);
   deps.tradesDue.forget(trades.map((t) => t.trade.tradeId));
@@ -265,6 +257,87 @@ async function decideWindow(deps: DecideDependencies, trades: ProvenTrade[]): Pr
     msg: "delivery window closed", deliveryStart: Number(deliveryStart), deliveryEnd: Number(deliveryEnd), trades: trades.length,
     missing: result.filter((r) => r.basis !== "measured").length,
   });
+  return { deliveryStart, deliveryEnd, trades: result };
+}
+
+/** What a decided trade's rows are made from: its window document. */
+interface WindowDecision {
+  hash: string;
+  allocation: AllocationRule;
+  /** `${direction}/${account}` → meter id (null: the account has none). */
+  meters: Map<string, string | null>;
+  outcomes: Map<bigint, { deliveredWh: bigint; basis: string }>;
+}
+
+/** Writes each trade's decision and outbox row, INSERT_CHUNK trades a transaction; rows already there stay. */
+async function recordDecisions(deps: DecideDependencies, trades: readonly ProvenTrade[], decision: WindowDecision, nowMs: bigint): Promise<DecidedTrade[]> {
+  const result: DecidedTrade[] = [];
+  for (let i = 0; i < trades.length; i += INSERT_CHUNK) {
+    const decisionRows: Insertable<BridgeDecisionsTable>[] = [];
+    const outboxRows: Insertable<BridgeOutboxTable>[] = [];
+    for (const { trade, proof } of trades.slice(i, i + INSERT_CHUNK)) {
+      const { deliveredWh, basis } = decision.outcomes.get(trade.tradeId)!;
+      decisionRows.push({
+        trade_id: trade.tradeId, batch_id: trade.batchId, seller: trade.seller, buyer: trade.buyer,
+        seller_meter: decision.meters.get(`export/${trade.seller}`) ?? null, buyer_meter: decision.meters.get(`import/${trade.buyer}`) ?? null,
+        delivery_start: trade.deliveryStart, delivery_end: trade.deliveryEnd,
+        contracted_wh: trade.energyWh, delivered_wh: deliveredWh, allocation: decision.allocation, basis,
+        evidence: null, evidence_hash: decision.hash, decided_at: nowMs,
+      });
+      outboxRows.push({
+        trade_id: trade.tradeId, trade: encodeTrade(trade), proof: JSON.stringify(proof), delivered_wh: deliveredWh,
+        evidence_hash: decision.hash, state: "pending", attempts: 0, next_attempt_at: nowMs, created_at: nowMs, updated_at: nowMs,
+      });
+      result.push({ tradeId: trade.tradeId, deliveredWh, contractedWh: trade.energyWh, basis, evidenceHash: decision.hash });
+    }
+    await deps.db.transaction().execute(async (trx) => {
+      await trx.insertInto("bridge_decisions").values(decisionRows).onConflict((oc) => oc.column("trade_id").doNothing()).execute();
+      await trx.insertInto("bridge_outbox").values(outboxRows).onConflict((oc) => oc.column("trade_id").doNothing()).execute();
+    });
+  }
+  return result;
+}
+
+/** The stored window documents (version 3) that decided any of `trades`, by trade id. */
+async function storedDecisions(deps: DecideDependencies, trades: readonly ProvenTrade[]): Promise<Map<bigint, WindowDecision>> {
+  const { deliveryStart, deliveryEnd } = trades[0]!.trade;
+  const docs = await deps.db.selectFrom("bridge_evidence").select(["evidence_hash", "evidence"])
+    .where("delivery_start", "=", deliveryStart).where("delivery_end", "=", deliveryEnd).execute();
+  const wanted = new Set(trades.map((t) => t.trade.tradeId));
+  const found = new Map<bigint, WindowDecision>();
+  for (const doc of docs) {
+    // Our own canonical JSON (bridge/evidence.ts), written in the decision's transaction.
+    const e = JSON.parse(doc.evidence) as {
+      allocation: AllocationRule;
+      sellers: { account: string; meter: string | null }[];
+      buyers: { account: string; meter: string | null }[];
+      trades: { tradeId: string; deliveredWh: string; basis: string }[];
+    };
+    const decision: WindowDecision = {
+      hash: doc.evidence_hash, allocation: e.allocation,
+      meters: new Map([...e.sellers.map((p) => [`export/${p.account}`, p.meter] as const), ...e.buyers.map((p) => [`import/${p.account}`, p.meter] as const)]),
+      outcomes: new Map(e.trades.map((t) => [BigInt(t.tradeId), { deliveredWh: BigInt(t.deliveredWh), basis: t.basis }])),
+    };
+    for (const id of decision.outcomes.keys()) if (wanted.has(id)) found.set(id, decision);
+  }
+  return found;
+}
+
+/** Writes the missing rows of trades a stored document decided, and marks them decided. */
+async function finishStored(deps: DecideDependencies, trades: ProvenTrade[], stored: Map<bigint, WindowDecision>): Promise<DecidedWindow> {
+  const nowMs = BigInt(deps.clock());
+  const byDecision = new Map<WindowDecision, ProvenTrade[]>();
+  for (const t of trades) {
+    const d = stored.get(t.trade.tradeId)!;
+    byDecision.set(d, [...(byDecision.get(d) ?? []), t]);
+  }
+  const result: DecidedTrade[] = [];
+  for (const [decision, group] of byDecision) result.push(...(await recordDecisions(deps, group, decision, nowMs)));
+  for (const t of trades) deps.decided.add(t.trade.tradeId);
+  deps.tradesDue.forget(trades.map((t) => t.trade.tradeId));
+  deps.metrics.tradesDecided += trades.length;
+  deps.logger.warn({ msg: "delivery window: rows of trades its stored evidence decided written after a restart", trades: trades.length });
+  const { deliveryStart, deliveryEnd } = trades[0]!.trade;
   return { deliveryStart, deliveryEnd, trades: result };
 }
 

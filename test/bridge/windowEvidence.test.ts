@@ -22,10 +22,10 @@ function account(i: number): Address {
   return getAddress(`0x${(i + 1).toString(16).padStart(40, "0")}`);
 }
 
-/** Closes one window of n sellers x n buyers, each pair trading 10 Wh; answers the stored evidence. */
-async function closeFullWindow(n: number) {
+/** One window of n sellers x n buyers, each pair trading 10 Wh, and its meters' readings, ready to decide. */
+async function fullWindow(n: number) {
   const opened = await openBridgeDatabase({});
-  try {
+  {
     const { db } = opened;
     const sellers = Array.from({ length: n }, (_, i) => account(i));
     const buyers = Array.from({ length: n }, (_, i) => account(n + i));
@@ -57,8 +57,8 @@ async function closeFullWindow(n: number) {
     }
     const directory = { byAccount: (a: Address) => meters.get(a), refresh: async () => {} } as unknown as MeterDirectory;
     const nowMs = (Number(START) + INTERVAL + 600) * 1000;
-    const started = performance.now();
-    const windows = await decideDueDeliveries({
+    /** What a bridge (re)started with an empty memory decides now. */
+    const decide = () => decideDueDeliveries({
       db,
       tradesDue: { listTradesEndingBy: async () => trades, forget: () => {}, prefetch: async () => {} },
       directory,
@@ -73,13 +73,21 @@ async function closeFullWindow(n: number) {
       metrics: createMetrics(),
       logger: createLogger("test"),
     });
-    const ms = performance.now() - started;
-    const stored = await db.selectFrom("bridge_evidence").selectAll().execute();
-    const decisions = await db.selectFrom("bridge_decisions").select(["evidence", "evidence_hash", "delivered_wh"]).execute();
-    const outbox = await db.selectFrom("bridge_outbox").select("evidence_hash").execute();
-    return { n, trades: trades.length, windows, stored, decisions, outbox, ms };
+    return { db, close: opened.close, decide, trades };
+  }
+}
+
+/** Decides one full window of n x n; answers what is stored. */
+async function closeFullWindow(n: number) {
+  const w = await fullWindow(n);
+  try {
+    const windows = await w.decide();
+    const stored = await w.db.selectFrom("bridge_evidence").selectAll().execute();
+    const decisions = await w.db.selectFrom("bridge_decisions").select(["evidence", "evidence_hash", "delivered_wh"]).execute();
+    const outbox = await w.db.selectFrom("bridge_outbox").select("evidence_hash").execute();
+    return { n, trades: w.trades.length, windows, stored, decisions, outbox };
   } finally {
-    await opened.close();
+    await w.close();
   }
 }
 
@@ -109,5 +117,36 @@ describe("delivery evidence of a window where everyone trades with everyone", fu
     const growth = large.stored[0]!.evidence.length / small.stored[0]!.evidence.length;
     expect(growth).to.be.below(9.5);
     expect(large.stored[0]!.evidence.length / large.trades).to.be.below(400);
+  });
+
+  it("writes the rows after the document in chunks; after a crash between them, the rest come from the stored document, nothing credited twice", async () => {
+    const w = await fullWindow(30); // 900 trades: two chunks of rows after the document
+    try {
+      await w.decide();
+      const rows = async () => ({
+        decisions: (await w.db.selectFrom("bridge_decisions").select(["trade_id", "seller_meter", "buyer_meter", "delivered_wh", "basis", "evidence_hash"]).orderBy("trade_id").execute())
+          .map((r) => JSON.stringify(r, (_, v) => (typeof v === "bigint" ? v.toString() : v))),
+        outbox: (await w.db.selectFrom("bridge_outbox").select(["trade_id", "trade", "proof", "delivered_wh", "evidence_hash", "state"]).orderBy("trade_id").execute())
+          .map((r) => JSON.stringify(r, (_, v) => (typeof v === "bigint" ? v.toString() : v))),
+        usage: await w.db.selectFrom("bridge_slot_usage").selectAll().orderBy(["meter_id", "direction"]).execute(),
+        documents: (await w.db.selectFrom("bridge_evidence").select("evidence_hash").execute()).length,
+      });
+      const whole = await rows();
+      expect(whole.decisions).to.have.length(900);
+      expect(whole.documents).to.equal(1);
+      // The state a crash after the first chunk leaves: the document, the credited energy and
+      // 500 trades' rows. A fresh bridge lists the window's trades again (this source never
+      // forgets any): the 500 decided ones are not decided again.
+      await w.db.deleteFrom("bridge_decisions").where("trade_id", ">", 500n).execute();
+      await w.db.deleteFrom("bridge_outbox").where("trade_id", ">", 500n).execute();
+      const again = await w.decide();
+      expect(again.flatMap((x) => x.trades)).to.have.length(400);
+      expect(await rows()).to.deep.equal(whole);
+      // Allocating again over the 400 left would have given them more (FIFO over fewer trades)
+      // and credited the energy a second time.
+      expect(await w.decide()).to.deep.equal([]);
+    } finally {
+      await w.close();
+    }
   });
 });
