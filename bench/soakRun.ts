@@ -138,7 +138,6 @@ async function diskMb(dir: string): Promise<number> {
   return Math.round((Number(stdout.split(/\s/)[0]) / 1024) * 100) / 100;
 }
 
-/** A new database on the server DATABASE_URL names, for one run: its URL, size and drop. */
 async function fileBytes(file: string): Promise<number> {
   try {
     return (await stat(file)).size;

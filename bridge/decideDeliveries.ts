@@ -329,7 +329,9 @@ async function finishStored(deps: DecideDependencies, trades: ProvenTrade[], sto
   const byDecision = new Map<WindowDecision, ProvenTrade[]>();
   for (const t of trades) {
     const d = stored.get(t.trade.tradeId)!;
-    byDecision.set(d, [...(byDecision.get(d) ?? []), t]);
+    const group = byDecision.get(d);
+    if (group) group.push(t);
+    else byDecision.set(d, [t]);
   }
   const result: DecidedTrade[] = [];
   for (const [decision, group] of byDecision) result.push(...(await recordDecisions(deps, group, decision, nowMs)));

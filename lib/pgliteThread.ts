@@ -9,6 +9,7 @@ import {
   type DatabaseConnection, type Dialect, type Driver, type Kysely, type QueryResult,
 } from "kysely";
 import type { PGliteReply, PGliteRequest, PGliteWorkerData, SerializedDatabaseError } from "./pgliteWorker.js";
+import { workerEntry } from "./workerEntry.js";
 
 /** A database error from the thread, with Postgres's fields (code, constraint, ...) as pg and PGlite give them. */
 export class EmbeddedDatabaseError extends Error {
@@ -18,13 +19,6 @@ export class EmbeddedDatabaseError extends Error {
     super(e.message);
     Object.assign(this, e.fields);
   }
-}
-
-/** The worker's file and how to run it: TypeScript runs through tsx (there is no build step). */
-function workerEntry(): { url: URL; execArgv?: string[] } {
-  if (!import.meta.url.endsWith(".ts")) return { url: new URL("./pgliteWorker.js", import.meta.url) };
-  // A worker does not inherit loader hooks registered in-process: it imports tsx itself.
-  return { url: new URL("./pgliteWorker.ts", import.meta.url), execArgv: ["--import", import.meta.resolve("tsx/esm")] };
 }
 
 class ThreadDriver implements Driver {
@@ -47,7 +41,7 @@ class ThreadDriver implements Driver {
   }
 
   async init(): Promise<void> {
-    const entry = workerEntry();
+    const entry = workerEntry("pgliteWorker", import.meta.url);
     const worker = new Worker(entry.url, { workerData: { dataDir: this.dataDir } satisfies PGliteWorkerData, ...(entry.execArgv ? { execArgv: entry.execArgv } : {}) });
     this.#worker = worker;
     await new Promise<void>((resolve, reject) => {

@@ -6,6 +6,7 @@ import { Worker } from "node:worker_threads";
 import type { Hex } from "viem";
 import type { MarketDomain, Order } from "../../contracts/client/order.js";
 import type { Logger } from "../../lib/logger.js";
+import { workerEntry } from "../../lib/workerEntry.js";
 import { IntakeInterruptedError } from "./errors.js";
 import { createOrderRecoverer, type RecoveredOrder } from "./orderSignature.js";
 import {
@@ -78,14 +79,6 @@ interface Slot {
 const MIN_CHUNK = 16;
 const MAX_RESTART_DELAY_MS = 30_000;
 
-/** The worker's file and how to run it: TypeScript runs through tsx (there is no build step). */
-function workerEntry(): { url: URL; execArgv?: string[] } {
-  if (!import.meta.url.endsWith(".ts")) return { url: new URL("./recoverWorker.js", import.meta.url) };
-  // A worker does not inherit loader hooks registered in-process (hardhat test registers tsx
-  // that way), so it imports tsx itself; resolved from here, so its cwd does not matter.
-  return { url: new URL("./recoverWorker.ts", import.meta.url), execArgv: ["--import", import.meta.resolve("tsx/esm")] };
-}
-
 export function createSignaturePool(params: SignaturePoolParameters): SignaturePool {
   if (!Number.isInteger(params.workers) || params.workers < 1) throw new RangeError(`workers must be a whole number >= 1, got ${params.workers}`);
   const batchTimeoutMs = params.batchTimeoutMs ?? 10_000;
@@ -115,7 +108,7 @@ export function createSignaturePool(params: SignaturePoolParameters): SignatureP
     slot.error = undefined;
     let worker: Worker;
     try {
-      const entry = workerEntry();
+      const entry = workerEntry("recoverWorker", import.meta.url);
       worker = new Worker(entry.url, { workerData, ...(entry.execArgv ? { execArgv: entry.execArgv } : {}) });
     } catch (err) {
       slot.error = err as Error;

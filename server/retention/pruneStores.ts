@@ -114,8 +114,8 @@ export async function pruneOnce<DB>({ db, now, policy, batchSize = 5_000, maxBat
 
   if (has("bridge_outbox")) {
     // done and failed are final (bridge/outbox.ts: markDone only moves pending and in_flight
-    // rows). The decision and its evidence stay (bridge_decisions, bridge_evidence). A refused report (failed)
-    // stays as long as a dead letter, for someone to look into. A row is sent only once due,
+    // rows). The decision and its evidence stay (bridge_decisions, bridge_evidence). A refused
+    // report (failed) stays as long as a dead letter, for someone to look into. A row is sent only once due,
     // so next_attempt_at <= updated_at: that bound lets the (state, next_attempt_at) index find them.
     for (const [state, cutoffMs] of [["done", now - policy.sentTxHours * HOUR_MS], ["failed", now - policy.deadLettersDays * DAY_MS]] as const) {
       const cutoff = before(cutoffMs);

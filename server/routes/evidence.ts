@@ -1,10 +1,11 @@
 // A delivery report's evidence, and its verification: GET /v1/trades/:tradeId/evidence answers
-// the exact bytes the meter bridge stored (its window's document in bridge_evidence, or a version-2
-// document in bridge_decisions.evidence; their keccak256 went on-chain), GET .../evidence/verify re-derives the report from them and the chain: the hash
-// against the market's DeliveryConfirmed, every reading's signature against the registry's
-// MeterSignerSet history, the measurement and the allocation against the reported Wh
-// (bridge/verifyEvidence.ts). The route reads the chain itself; an auditor who trusts no node
-// does the same with the CLI (`energy verify-evidence <tradeId>`), from the evidence bytes alone.
+// the exact bytes the meter bridge stored (its window's document in bridge_evidence, or a
+// version-2 document in bridge_decisions.evidence; their keccak256 went on-chain),
+// GET .../evidence/verify re-derives the report from them and the chain: the hash against the
+// market's DeliveryConfirmed, every reading's signature against the registry's MeterSignerSet
+// history, the measurement and the allocation against the reported Wh (bridge/verifyEvidence.ts).
+// The route reads the chain itself; an auditor who trusts no node does the same with the CLI
+// (`energy verify-evidence <tradeId>`), from the evidence bytes alone.
 import type { FastifyInstance } from "fastify";
 import type { Kysely } from "kysely";
 import { readEvidenceOnChain } from "../../bridge/evidenceOnChain.js";
