@@ -61,6 +61,7 @@ function formatSoak(r: SoakResult): string {
     ["refused", (s) => String(s.refused + s.errors)],
     ["behind", (s) => String(s.behind)],
     ["op log", (s) => String(s.engineQueuedOps)],
+    ["log >250ms", (s) => String(s.slowLogWrites)],
     ["to settle", (s) => String(s.settlerPendingFills + s.settlingFills)],
     ["outbox", (s) => String(s.bridgeOutbox)],
     ["keeper", (s) => String(s.keeperQueued)],

@@ -92,6 +92,8 @@ export interface SoakSample {
   readingsPublished: number;
   /** Engine op log: operations applied in memory, not yet durable. */
   engineQueuedOps: number;
+  /** This window's op log writes slower than 250 ms (each placement in one waited that long). */
+  slowLogWrites: number;
   /** Fills the settler has still to send (engine.settleableFills) and fills sent, not yet mined. */
   settlerPendingFills: number;
   settlingFills: number;
@@ -340,8 +342,10 @@ export async function runSoak(p: RunSoakParameters): Promise<SoakResult> {
         fills: node.engine.state.fills.length, settled, failedFills: failed,
       };
     };
+    let slowLogWritesBefore = node.engine.stats().slowWrites;
     const takeSample = async (label: SoakSample["label"], w: SoakLoadWindow, minute = minuteNow()): Promise<SoakSample> => {
       const mem = process.memoryUsage();
+      const slowLogWrites = node.engine.stats().slowWrites;
       const bridge = node.bridge.metrics();
       const q = queues();
       const sample: SoakSample = {
@@ -351,10 +355,11 @@ export async function runSoak(p: RunSoakParameters): Promise<SoakResult> {
         eventLoopP99Ms: ms(loop.percentile(99)), eventLoopMaxMs: ms(loop.max),
         apiP50Ms: w.latencyMs.p50, apiP99Ms: w.latencyMs.p99, apiMaxMs: w.latencyMs.max, apiOver500: w.over500Ms,
         placed: w.placed, accepted: w.accepted, refused: w.refused, errors: w.errors, behind: w.behind, readingsPublished: w.readingsPublished,
-        ...q, diskMb: await diskMb(dataDir) + (server ? await server.sizeMb() : 0),
+        ...q, slowLogWrites: slowLogWrites - slowLogWritesBefore, diskMb: await diskMb(dataDir) + (server ? await server.sizeMb() : 0),
         readingsAccepted: bridge.accepted, readingsDeadLettered: Object.values(bridge.deadLettered).reduce((a, b) => a + (b ?? 0), 0),
       };
       loop.reset();
+      slowLogWritesBefore = slowLogWrites;
       for (const [status, r] of Object.entries(w.refusals)) {
         const t = (refusals[status] ??= { count: 0, example: r.example });
         t.count += r.count;

@@ -7,6 +7,7 @@ import { openDatabase, type OpenedDatabase } from "../lib/database.js";
 import * as createBridgeTables from "./migrations/2026_02_14_000000_create_bridge_tables.js";
 import * as signedReadings from "./migrations/2026_03_15_000000_signed_readings.js";
 import * as windowEvidence from "./migrations/2026_12_07_000000_window_evidence.js";
+import * as evidenceByWindow from "./migrations/2026_12_08_000000_evidence_by_window.js";
 
 export interface BridgeReadingsTable {
   meter_id: string;
@@ -149,6 +150,7 @@ const migrations: Record<string, Migration> = {
   "2026_02_14_000000_create_bridge_tables": createBridgeTables,
   "2026_03_15_000000_signed_readings": signedReadings,
   "2026_12_07_000000_window_evidence": windowEvidence,
+  "2026_12_08_000000_evidence_by_window": evidenceByWindow,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -60,6 +60,9 @@ export const DEFAULT_BOOK_HORIZON_SECONDS = 7 * 86_400;
 
 export interface EngineDeps {
   db: Kysely<EngineDatabase>;
+  /** Where the operation log writes (default `db`): the same database over a connection of its
+   *  own, so that every placement's wait for its write never includes a wait for the pool. */
+  logDb?: Kysely<EngineDatabase>;
   markets: readonly MarketConfig[];
   domain: MarketDomain;
   directory: ProsumerDirectory;
@@ -207,7 +210,7 @@ export async function createEngine(deps: EngineDeps) {
     if (rec.status === "open") openBooks.set(rec.key, rec);
   }
 
-  const log = createOpLog<GroupData>(deps.db, {
+  const log = createOpLog<GroupData>(deps.logDb ?? deps.db, {
     newGroupData: () => ({ events: [], fillsAfter: 0, unsettled: [] }),
     onDurable: ({ data }) => {
       durableFills = data.fillsAfter;

@@ -41,7 +41,14 @@ export interface OpLogStats {
   largestWrite: number;
   /** The last sequence number known durable (0 before the first write). */
   durableSeq: number;
+  /** The longest write since start, ms (every caller of its group waited at least this). */
+  slowestWriteMs: number;
+  /** Writes that took longer than SLOW_WRITE_MS. */
+  slowWrites: number;
 }
+
+/** A write this slow is logged (a warning: every placement in it waited as long). */
+export const SLOW_WRITE_MS = 250;
 
 interface Group<T> extends OpLogGroup<T> {
   resolve(): void;
@@ -57,7 +64,7 @@ export function createOpLog<T>(db: Kysely<EngineDatabase>, options: OpLogOptions
   let failure: EngineFailedError | undefined;
   /** A write failed: nothing queued may be written any more (it would follow a gap). */
   let writeFailed = false;
-  const stats = { logWrites: 0, loggedOps: 0, largestWrite: 0, durableSeq: durableSeqAtStart };
+  const stats = { logWrites: 0, loggedOps: 0, largestWrite: 0, durableSeq: durableSeqAtStart, slowestWriteMs: 0, slowWrites: 0 };
 
   function newGroup(): Group<T> {
     let resolve!: () => void;
@@ -77,6 +84,7 @@ export function createOpLog<T>(db: Kysely<EngineDatabase>, options: OpLogOptions
     while (!writeFailed && queue.length > 0) {
       const group = queue.shift()!;
       writing = group;
+      const started = performance.now();
       try {
         await appendOps(db, group.rows, group.batchesDone);
       } catch (err) {
@@ -85,6 +93,12 @@ export function createOpLog<T>(db: Kysely<EngineDatabase>, options: OpLogOptions
         return;
       }
       writing = undefined;
+      const ms = performance.now() - started;
+      stats.slowestWriteMs = Math.max(stats.slowestWriteMs, Math.round(ms));
+      if (ms > SLOW_WRITE_MS) {
+        stats.slowWrites++;
+        options.logger?.warn({ msg: "engine: operation log write slow", ms: Math.round(ms), rows: group.rows.length, batches_done: group.batchesDone.length });
+      }
       stats.logWrites++;
       stats.loggedOps += group.rows.length;
       stats.largestWrite = Math.max(stats.largestWrite, group.rows.length);

@@ -59,7 +59,7 @@ for (const target of databaseTargets()) {
     it("migrates once: running again changes nothing, the bookkeeping is in bridge_migrations", async () => {
       await migrateBridgeDatabase(opened.db);
       const rows = await sql<{ name: string }>`select name from bridge_migrations`.execute(opened.db);
-      expect(rows.rows.map((r) => r.name)).to.deep.equal(["2026_02_14_000000_create_bridge_tables", "2026_03_15_000000_signed_readings", "2026_12_07_000000_window_evidence"]);
+      expect(rows.rows.map((r) => r.name)).to.deep.equal(["2026_02_14_000000_create_bridge_tables", "2026_03_15_000000_signed_readings", "2026_12_07_000000_window_evidence", "2026_12_08_000000_evidence_by_window"]);
     });
 
     it("measures from interval readings, registers and interpolation, up to the close", async () => {

@@ -128,7 +128,7 @@ describe("delivery evidence of a window where everyone trades with everyone", fu
           .map((r) => JSON.stringify(r, (_, v) => (typeof v === "bigint" ? v.toString() : v))),
         outbox: (await w.db.selectFrom("bridge_outbox").select(["trade_id", "trade", "proof", "delivered_wh", "evidence_hash", "state"]).orderBy("trade_id").execute())
           .map((r) => JSON.stringify(r, (_, v) => (typeof v === "bigint" ? v.toString() : v))),
-        usage: await w.db.selectFrom("bridge_slot_usage").selectAll().orderBy(["meter_id", "direction"]).execute(),
+        usage: await w.db.selectFrom("bridge_slot_usage").selectAll().orderBy("meter_id").orderBy("direction").execute(),
         documents: (await w.db.selectFrom("bridge_evidence").select("evidence_hash").execute()).length,
       });
       const whole = await rows();

@@ -3,6 +3,7 @@
 // settler only once durable, and a failed write stops the engine with a clear error.
 import { expect } from "chai";
 import { EngineFailedError } from "../../engine/errors.js";
+import { SLOW_WRITE_MS } from "../../engine/store/createOpLog.js";
 import { insertBatch } from "../../engine/store/engineStore.js";
 import { mulberry32 } from "../../lib/random.js";
 import { engineSnapshot, freshDatabase, INTERVAL, logProbe, makeOrder, memoryEngine, signer, testDomain, turns, wallet } from "./helpers.js";
@@ -55,6 +56,33 @@ describe("engine group commit", () => {
       for (const f of r.fills) expect(restarted.engine.state.fills.get(f.fillId)).to.deep.equal(f);
     }
     await opened.close();
+  });
+
+  it("writes the log through logDb (the node's connection of its own for it), nothing of it through db", async () => {
+    const throughDb = logProbe();
+    const throughLogDb = logProbe();
+    const { engine, opened } = await memoryEngine({ probe: throughDb, logDbProbe: throughLogDb });
+    await Promise.all(crossingOrders(50, 3).map((req) => engine.placeOrder(req, now)));
+    expect(engine.stats().loggedOps).to.equal(50);
+    expect(throughLogDb.inserts).to.equal(engine.stats().logWrites).and.to.be.greaterThan(0);
+    expect(throughDb.inserts).to.equal(0);
+    // And a restart over the plain connection replays what went through the other.
+    const restarted = await memoryEngine({ db: opened });
+    expect(engineSnapshot(restarted.engine)).to.equal(engineSnapshot(engine));
+  });
+
+  it("counts and names a log write slower than SLOW_WRITE_MS: every placement in it waited as long", async () => {
+    const probe = logProbe();
+    const { engine } = await memoryEngine({ probe });
+    expect(engine.stats().slowWrites).to.equal(0);
+    const release = probe.hold();
+    const placing = Promise.all(crossingOrders(3, 11).map((req) => engine.placeOrder(req, now)));
+    await new Promise((resolve) => setTimeout(resolve, SLOW_WRITE_MS + 50));
+    release();
+    await placing;
+    const stats = engine.stats();
+    expect(stats.slowWrites).to.be.at.least(1);
+    expect(stats.slowestWriteMs).to.be.at.least(SLOW_WRITE_MS + 50);
   });
 
   it("a write holds at most maxOpsPerWrite operations; the rest follows in sequence order", async () => {

@@ -68,11 +68,16 @@ export async function freshDatabase(): Promise<Opened> {
 }
 
 export async function memoryEngine(
-  options: { markets?: MarketConfig[]; directory?: ProsumerDirectory; db?: Opened; referencePrice?: number; probe?: LogProbe; maxOpsPerWrite?: number; snapshotEveryOps?: number; forgetSliceOrders?: number } = {},
+  options: {
+    markets?: MarketConfig[]; directory?: ProsumerDirectory; db?: Opened; referencePrice?: number; probe?: LogProbe;
+    /** Watches the writes through `logDb` only (the operation log's own connection). */
+    logDbProbe?: LogProbe; maxOpsPerWrite?: number; snapshotEveryOps?: number; forgetSliceOrders?: number;
+  } = {},
 ) {
   const opened = options.db ?? (await freshDatabase());
   const engine = await createEngine({
     db: options.probe ? opened.db.withPlugin(options.probe.plugin) : opened.db,
+    ...(options.logDbProbe ? { logDb: opened.db.withPlugin(options.logDbProbe.plugin) } : {}),
     ...(options.maxOpsPerWrite !== undefined ? { maxOpsPerWrite: options.maxOpsPerWrite } : {}),
     ...(options.snapshotEveryOps !== undefined ? { snapshotEveryOps: options.snapshotEveryOps } : {}),
     ...(options.forgetSliceOrders !== undefined ? { forgetSliceOrders: options.forgetSliceOrders } : {}),

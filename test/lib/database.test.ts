@@ -30,6 +30,42 @@ for (const target of targets) {
   });
 }
 
+describe("openDatabase(...).dedicated(): the operation log's connection", function () {
+  this.timeout(30_000);
+  it("on PGlite is the one connection there is: the same Kysely", async () => {
+    const opened = await openDatabase();
+    try {
+      const dedicated = await opened.dedicated();
+      expect(dedicated.db).to.equal(opened.db);
+      await dedicated.close();
+      // Closing it closes nothing: the database still answers.
+      expect((await sql<{ one: number }>`select 1 as one`.execute(opened.db)).rows).to.deep.equal([{ one: 1 }]);
+    } finally {
+      await opened.close();
+    }
+  });
+
+  (process.env.DATABASE_URL ? it : it.skip)("on PostgreSQL answers while every connection of the pool is busy (DATABASE_URL)", async () => {
+    const opened = await openDatabase({ url: process.env.DATABASE_URL });
+    try {
+      const dedicated = await opened.dedicated();
+      const finished: string[] = [];
+      // The pool's ten connections each held 1.5 s, and an eleventh statement queued behind them.
+      const busy = Array.from({ length: 11 }, (_, i) => sql`select pg_sleep(1.5)`.execute(opened.db).then(() => finished.push(`pool ${i}`)));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await sql`select 1`.execute(dedicated.db).then(() => finished.push("dedicated"));
+      await Promise.all(busy);
+      // Before any of them: it never waited for one of the pool's connections.
+      expect(finished[0]).to.equal("dedicated");
+      expect(finished).to.have.length(12);
+      // Its owner closes it, then the database (which closes it again: nothing happens).
+      await dedicated.close();
+    } finally {
+      await opened.close();
+    }
+  });
+});
+
 describe("PGlite on its own thread", function () {
   this.timeout(60_000);
   /** How many times a 5 ms timer of the caller's thread fired while `work` ran. */
