@@ -147,9 +147,15 @@ export async function createEngine(deps: EngineDeps) {
 
   // Indexes for the limit checks, so each costs O(that maker's orders) and never a scan of the
   // books. Per delivery interval (the chain counts a connection's use per window start), per
-  // maker and side: every order placed for it, whatever became of it. Dropped once the
-  // interval's delivery starts (advance): no order for it can be taken after that.
+  // maker and side: every order placed for it, whatever became of it. Dropped once every
+  // market's gate for the interval has closed: no order for it can be taken after that. (Until
+  // the delivery started, as before, it kept a forgotten book's orders alive: at the soak's
+  // peak, 96,000 orders of a book that had left memory 13 minutes earlier.)
   const connectionOrders = new Map<number, Map<string, OrderRecord[]>>();
+  const earliestGateSeconds = Math.min(...markets.map((m) => m.gateClosureSeconds));
+  function dropClosedIntervals(now: number): void {
+    for (const start of connectionOrders.keys()) if (start - earliestGateSeconds <= now) connectionOrders.delete(start);
+  }
   function trackOrder(order: OrderRecord): void {
     const o = order.accepted.order;
     const maker = o.maker.toLowerCase();
@@ -547,8 +553,7 @@ export async function createEngine(deps: EngineDeps) {
         }
       }
       const { durable } = commit({ type: "advance", now, referencePrices });
-      // Intervals whose delivery started take no order again: their connection use is history.
-      for (const start of connectionOrders.keys()) if (start <= now) connectionOrders.delete(start);
+      dropClosedIntervals(now);
       await durable;
     },
 
@@ -634,6 +639,8 @@ export async function createEngine(deps: EngineDeps) {
      */
     async forgetSettled(now: number, retainSeconds: number, maxBooks = 200): Promise<number> {
       assertRunning();
+      // Also here: the node advances only when a book is due to close or an order to expire.
+      dropClosedIntervals(now);
       await archiveFinal();
       const books = state.forgettableBooks(now, retainSeconds, maxBooks);
       if (books.length === 0) return 0;

@@ -2,6 +2,8 @@
 // (their orders stay readable from the archive), a restart loads the latest snapshot and replays
 // only what follows, and the log a snapshot covers can be pruned without changing what a restart
 // rebuilds.
+import v8 from "node:v8";
+import vm from "node:vm";
 import { expect } from "chai";
 import { mulberry32 } from "../../lib/random.js";
 import { findArchivedOrder, latestSnapshot, pruneOpLog, saveSnapshot } from "../../engine/store/engineArchive.js";
@@ -35,6 +37,18 @@ async function settleAll(engine: Engine, at: number, batchId: number): Promise<v
   if (pending.length === 0) return;
   await engine.markSettling(batchId, pending.map((f) => f.fillId));
   await engine.recordSettlement(batchId, "0x01", pending.map((f) => ({ fillId: f.fillId, executed: true, tradeId: BigInt(f.fillId + 1) })), at);
+}
+
+/** How many of `refs` still hold their object after full collections (turns apart: a WeakRef
+ *  made or read in a turn keeps its object alive until that turn ends). */
+async function aliveAfterCollection(refs: readonly WeakRef<object>[]): Promise<number> {
+  v8.setFlagsFromString("--expose-gc");
+  const gc = vm.runInNewContext("gc") as () => void;
+  for (let i = 0; i < 3; i++) {
+    await new Promise((resolve) => setImmediate(resolve));
+    gc();
+  }
+  return refs.filter((r) => r.deref() !== undefined).length;
 }
 
 /** Books in memory with their depth, as one comparable string. */
@@ -85,6 +99,25 @@ describe("engine memory: forgetting settled books, snapshots", () => {
     expect(engineSnapshot(restarted.engine)).to.equal(engineSnapshot(engine));
     expect(booksView(restarted.engine)).to.equal(booksView(engine));
     expect(restarted.engine.state.books.has(firstKey)).to.equal(false);
+    await opened.close();
+  });
+
+  it("a forgotten book's orders and fills are garbage at once: nothing in the engine keeps them until their delivery starts", async () => {
+    const { engine, opened } = await memoryEngine();
+    for (const req of orders(120, 13)) await engine.placeOrder(req, now);
+    const gate = INTERVAL - 300;
+    await engine.advance(gate);
+    await settleAll(engine, gate, 1);
+    const firstKey = [...engine.state.books.keys()].find((k) => k.endsWith(`:${INTERVAL}`))!;
+    // Weak references only: the test itself must not keep them.
+    const refs = engine.state.ordersInBook(firstKey).flatMap((o) => [new WeakRef(o), new WeakRef(o.accepted.order), ...o.fillIds.map((f) => new WeakRef(engine.state.fills.get(f)!))]);
+    expect(refs.length).to.be.greaterThan(40);
+    // Forgotten after its retention, still before its delivery starts (the node does not advance
+    // the clock again before the next gate closure).
+    expect(await engine.forgetSettled(gate + 60, 60)).to.equal(1);
+    expect(gate + 60).to.be.lessThan(INTERVAL);
+    const alive = await aliveAfterCollection(refs);
+    expect(alive, "objects of the forgotten book still reachable").to.equal(0);
     await opened.close();
   });
 
