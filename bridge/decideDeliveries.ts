@@ -22,7 +22,7 @@ import type { Logger } from "../lib/logger.js";
 import { allocateDeliveredEnergy, type TradeClaim } from "./allocateDeliveredEnergy.js";
 import type { AllocationRule } from "./config.js";
 import type { BridgeDatabase, BridgeDecisionsTable, BridgeOutboxTable } from "./database.js";
-import { encodeEvidence, evidenceHash, EVIDENCE_SIGNATURES, EVIDENCE_VERSION, type EvidenceParty, type EvidenceReading, type EvidenceTrade } from "./evidence.js";
+import { encodeEvidence, evidenceHashInSlices, EVIDENCE_SIGNATURES, EVIDENCE_VERSION, type EvidenceParty, type EvidenceReading, type EvidenceTrade } from "./evidence.js";
 import { measureMeterEnergy, meterKey, type Direction, type SlotEnergy } from "./measureMeterEnergy.js";
 import type { MeterDirectory } from "./meterDirectory.js";
 import type { BridgeMetrics } from "./metrics.js";
@@ -202,7 +202,7 @@ async function decideWindow(deps: DecideDependencies, trades: ProvenTrade[]): Pr
       };
     }),
   });
-  const hash = evidenceHash(evidence);
+  const hash = await evidenceHashInSlices(evidence);
 
   // Energy credited in this window, taken from the earliest unused energy of each interval.
   const used = new Map<string, bigint>();

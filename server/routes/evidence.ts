@@ -9,7 +9,7 @@
 import type { FastifyInstance } from "fastify";
 import type { Kysely } from "kysely";
 import { readEvidenceOnChain } from "../../bridge/evidenceOnChain.js";
-import { evidenceHash } from "../../bridge/evidence.js";
+import { evidenceHashInSlices } from "../../bridge/evidence.js";
 import { verifyEvidence } from "../../bridge/verifyEvidence.js";
 import type { BridgeDatabase } from "../../bridge/database.js";
 import { readStoredEvidence } from "../../bridge/storedEvidence.js";
@@ -86,7 +86,7 @@ export async function evidenceRoutes(app: FastifyInstance): Promise<void> {
   }, async (request, reply) => {
     const evidence = await storedEvidence(request.params.tradeId);
     // A string with a JSON content type goes out as it is: re-serialising could change the bytes.
-    return reply.type("application/json; charset=utf-8").header("x-evidence-hash", evidenceHash(evidence)).send(evidence);
+    return reply.type("application/json; charset=utf-8").header("x-evidence-hash", await evidenceHashInSlices(evidence)).send(evidence);
   });
 
   app.get<{ Params: { tradeId: string } }>("/v1/trades/:tradeId/evidence/verify", {
@@ -123,7 +123,7 @@ export async function evidenceRoutes(app: FastifyInstance): Promise<void> {
         : null,
       problems: result.problems,
       readings: result.readings.map((r) => ({ ...r, signer: r.signer ?? null })),
-      evidenceHash: evidenceHash(evidence),
+      evidenceHash: await evidenceHashInSlices(evidence),
       evidence,
     };
   });

@@ -4,7 +4,7 @@
 import { expect } from "chai";
 import { sql } from "kysely";
 import { migrateBridgeDatabase } from "../../bridge/database.js";
-import { canonicalJson, evidenceHash } from "../../bridge/evidence.js";
+import { canonicalJson, evidenceHash, evidenceHashInSlices } from "../../bridge/evidence.js";
 import { measureMeterEnergy, measureSlots, registerValueAt, type MeasurableReading } from "../../bridge/measureMeterEnergy.js";
 import { databaseTargets } from "./harness.js";
 
@@ -45,6 +45,24 @@ describe("canonical evidence", () => {
     const a = canonicalJson({ b: 1n, a: { y: [2n, "x"], x: null } });
     expect(a).to.equal('{"a":{"x":null,"y":["2","x"]},"b":"1"}');
     expect(evidenceHash(a)).to.equal(evidenceHash(canonicalJson({ a: { x: null, y: [2n, "x"] }, b: 1n })));
+  });
+
+  it("hashes a large document a slice and a turn at a time, to the same keccak256 as in one go", async () => {
+    // ~2.4 MB with multi-byte characters, so slices cut inside them.
+    const doc = canonicalJson({ trades: Array.from({ length: 20_000 }, (_, i) => ({ id: BigInt(i), note: `é€${i}`.repeat(10) })) });
+    expect(doc.length).to.be.greaterThan(1_000_000);
+    for (const sliceBytes of [1, 7, 256 * 1024, 10_000_000]) {
+      const text = sliceBytes === 1 ? doc.slice(0, 5_000) : doc;
+      let pauses = 0;
+      const hash = await evidenceHashInSlices(text, { sliceBytes, pause: async () => pauses++ });
+      expect(hash, `slices of ${sliceBytes}`).to.equal(evidenceHash(text));
+      expect(pauses).to.equal(Math.max(0, Math.ceil(new TextEncoder().encode(text).length / sliceBytes) - 1));
+    }
+    // With the default pause, work waiting for the event loop runs before the hash is done.
+    let ranBetween = false;
+    setImmediate(() => (ranBetween = true));
+    const hashing = evidenceHashInSlices(doc).then(() => ranBetween);
+    expect(await hashing).to.equal(true);
   });
 });
 
