@@ -93,6 +93,8 @@ export interface VerifyEvidenceReturnType {
   basis: DeliveryBasis | undefined;
   readings: VerifiedReading[];
   problems: EvidenceProblem[];
+  /** keccak256 of `evidence`'s bytes (what the report on chain must carry). */
+  evidenceHash: Hex;
 }
 
 export type VerifyEvidenceErrorType = never;
@@ -104,15 +106,16 @@ const NO_CLOCK_LIMIT = 1e12;
 export function verifyEvidence({ evidence, tradeId, onChain }: VerifyEvidenceParameters): VerifyEvidenceReturnType {
   const problems: EvidenceProblem[] = [];
   const readings: VerifiedReading[] = [];
+  const hash = evidenceHash(evidence);
   const result = (more: Partial<VerifyEvidenceReturnType> = {}): VerifyEvidenceReturnType => ({
-    ok: problems.length === 0, tradeId, deliveredWh: undefined, sellerAllocatedWh: undefined, basis: undefined, readings, problems, ...more,
+    ok: problems.length === 0, tradeId, deliveredWh: undefined, sellerAllocatedWh: undefined, basis: undefined, readings, problems, evidenceHash: hash, ...more,
   });
   const problem = (code: EvidenceProblemCode, path: string, detail: string) => problems.push({ code, path, detail });
 
   // (a) the bytes are the ones the report committed to
   if (!onChain.report) problem("report_missing", "", "the chain has no DeliveryConfirmed for this trade: nothing to check the evidence against");
-  else if (evidenceHash(evidence).toLowerCase() !== onChain.report.evidenceHash.toLowerCase()) {
-    problem("evidence_hash_mismatch", "", `keccak256 of the evidence is ${evidenceHash(evidence)}, the report on chain says ${onChain.report.evidenceHash}`);
+  else if (hash.toLowerCase() !== onChain.report.evidenceHash.toLowerCase()) {
+    problem("evidence_hash_mismatch", "", `keccak256 of the evidence is ${hash}, the report on chain says ${onChain.report.evidenceHash}`);
   }
 
   let e: RawEvidence;

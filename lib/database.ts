@@ -24,11 +24,12 @@ export interface OpenedDatabase<DB> {
   db: Kysely<DB>;
   kind: "postgres" | "pglite";
   /**
-   * The same database through a connection of its own (PostgreSQL): for the writes every
-   * request waits for (the engine's operation log), which must not queue for one of the pool's
-   * connections behind archive, indexer and bridge transactions. PGlite has one connection: `db`.
+   * The same database through a connection of its own (PostgreSQL), closed with it: for the
+   * writes every request waits for (the engine's operation log), which must not queue for one of
+   * the pool's connections behind archive, indexer and bridge transactions. PGlite has one
+   * connection: `db`.
    */
-  dedicated(): Promise<{ db: Kysely<DB>; close(): Promise<void> }>;
+  dedicated(): Promise<Kysely<DB>>;
   close(): Promise<void>;
 }
 
@@ -43,7 +44,7 @@ export async function openDatabase<DB>(options: DatabaseOptions = {}): Promise<O
       dedicated: async () => {
         const one = await openPool<DB>(url, 1);
         dedicated.push(one);
-        return one;
+        return one.db;
       },
       close: async () => {
         for (const d of dedicated.splice(0)) await d.close();
@@ -55,11 +56,11 @@ export async function openDatabase<DB>(options: DatabaseOptions = {}): Promise<O
     const db = new Kysely<DB>({ dialect: pgliteThreadDialect(options.dataDir ?? "memory://") });
     // Opened now, so a data folder that cannot be read fails here rather than at the first query.
     await db.selectNoFrom((eb) => eb.val(1).as("one")).execute();
-    return { db, kind: "pglite", dedicated: async () => ({ db, close: async () => undefined }), close: () => db.destroy() };
+    return { db, kind: "pglite", dedicated: async () => db, close: () => db.destroy() };
   }
   const pglite = await PGlite.create(options.dataDir ?? "memory://", { parsers: bigintParsers });
   const db = new Kysely<DB>({ dialect: new PGliteDialect({ pglite }) });
-  return { db, kind: "pglite", dedicated: async () => ({ db, close: async () => undefined }), close: () => db.destroy() };
+  return { db, kind: "pglite", dedicated: async () => db, close: () => db.destroy() };
 }
 
 /** A pool of at most `max` connections to the server `url` names, numeric and int8 read as bigint. */
@@ -89,13 +90,11 @@ async function openPool<DB>(url: string, max: number): Promise<{ db: Kysely<DB>;
     throw new Error(`database: cannot connect to ${redact(url)}: ${(err as Error).message}`, { cause: err });
   }
   const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
-  let closed: Promise<void> | undefined;
   return {
     db,
-    // Once: the database's close() also closes the dedicated pools its owner may have closed.
     close: () => {
       closing = true;
-      return (closed ??= db.destroy());
+      return db.destroy();
     },
   };
 }

@@ -253,9 +253,8 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
     const engineDb = faults ? db.withPlugin(faults.plugin) : db;
     // Every placement waits for its operation-log write: on PostgreSQL that write has a
     // connection of its own, never queued behind the pool's archive, indexer and bridge work.
-    const logDatabase = await database.dedicated();
-    closers.push(() => logDatabase.close());
-    const logDb = faults ? logDatabase.db.withPlugin(faults.plugin) : logDatabase.db;
+    const logConnection = await database.dedicated();
+    const logDb = faults ? logConnection.withPlugin(faults.plugin) : logConnection;
     const engine = await createEngine({
       db: engineDb as never, logDb: logDb as never, markets: config.markets, domain, timeZone: config.timeZone, intakeWorkers: config.intake.workers, logger,
       directory, funds, bookHorizonSeconds: config.intake.bookHorizonDays * 86_400, snapshotEveryOps: config.engineMemory.snapshotEveryOps,

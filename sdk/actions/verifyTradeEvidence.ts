@@ -4,7 +4,6 @@
 // here; the re-derivation is the bridge's own (bridge/verifyEvidence.ts). The market is the one
 // GET /v1/chain names unless the caller pins it, and the registry is the market's own.
 import { getAddress, isAddress, type Address, type Hex } from "viem";
-import { evidenceHash } from "../../bridge/evidence.js";
 import { readEvidenceOnChain } from "../../bridge/evidenceOnChain.js";
 import { verifyEvidence, type VerifyEvidenceReturnType } from "../../bridge/verifyEvidence.js";
 import { chainClients, chainFailure } from "../chain.js";
@@ -24,9 +23,8 @@ export type VerifyTradeEvidenceReturnType = VerifyEvidenceReturnType & {
   tradeId: bigint;
   market: Address;
   registry: Address;
-  /** The evidence exactly as the node sent it, and its keccak256. */
+  /** The evidence exactly as the node sent it (its keccak256: `evidenceHash`). */
   evidence: string;
-  evidenceHash: Hex;
   /** The trade's DeliveryConfirmed, when the chain has one. */
   report: { deliveredWh: bigint; evidenceHash: Hex; txHash: Hex; blockNumber: bigint; reportedAt: bigint } | undefined;
 };
@@ -53,7 +51,6 @@ export async function verifyTradeEvidence(ctx: EnergyContext, params: VerifyTrad
     market,
     registry: found.registry,
     evidence,
-    evidenceHash: evidenceHash(evidence),
     report: r ? { deliveredWh: r.deliveredWh, evidenceHash: r.evidenceHash, txHash: found.reportTx!, blockNumber: found.reportBlock!, reportedAt: r.reportedAt } : undefined,
   };
 }

@@ -123,7 +123,7 @@ export async function evidenceRoutes(app: FastifyInstance): Promise<void> {
         : null,
       problems: result.problems,
       readings: result.readings.map((r) => ({ ...r, signer: r.signer ?? null })),
-      evidenceHash: await evidenceHashInSlices(evidence),
+      evidenceHash: result.evidenceHash,
       evidence,
     };
   });

@@ -36,10 +36,8 @@ describe("openDatabase(...).dedicated(): the operation log's connection", functi
     const opened = await openDatabase();
     try {
       const dedicated = await opened.dedicated();
-      expect(dedicated.db).to.equal(opened.db);
-      await dedicated.close();
-      // Closing it closes nothing: the database still answers.
-      expect((await sql<{ one: number }>`select 1 as one`.execute(opened.db)).rows).to.deep.equal([{ one: 1 }]);
+      expect(dedicated).to.equal(opened.db);
+      expect((await sql<{ one: number }>`select 1 as one`.execute(dedicated)).rows).to.deep.equal([{ one: 1 }]);
     } finally {
       await opened.close();
     }
@@ -53,14 +51,13 @@ describe("openDatabase(...).dedicated(): the operation log's connection", functi
       // The pool's ten connections each held 1.5 s, and an eleventh statement queued behind them.
       const busy = Array.from({ length: 11 }, (_, i) => sql`select pg_sleep(1.5)`.execute(opened.db).then(() => finished.push(`pool ${i}`)));
       await new Promise((resolve) => setTimeout(resolve, 100));
-      await sql`select 1`.execute(dedicated.db).then(() => finished.push("dedicated"));
+      await sql`select 1`.execute(dedicated).then(() => finished.push("dedicated"));
       await Promise.all(busy);
       // Before any of them: it never waited for one of the pool's connections.
       expect(finished[0]).to.equal("dedicated");
       expect(finished).to.have.length(12);
-      // Its owner closes it, then the database (which closes it again: nothing happens).
-      await dedicated.close();
     } finally {
+      // Closes the dedicated pool too.
       await opened.close();
     }
   });
